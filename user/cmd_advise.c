@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* aioguard advise: the static AIO recommendation for every disk. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "../policy/advise.h"
+#include "commands.h"
+#include "inventory.h"
+#include "util.h"
+#include "virt.h"
+
+struct advised {
+	const struct disk *disk;
+	struct advice advice;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: aioguard advise [-c URI] [--domain NAME] [--json]\n"
+		"\n"
+		"For every disk of every domain (running and defined-only), inspect the\n"
+		"image without mounting it (stat, FIEMAP, qcow2 header) and recommend an\n"
+		"AIO mode, with the rule that decided:\n"
+		"  block device, or fully allocated image   -> native (with cache none/directsync)\n"
+		"  sparse raw, or qcow2 that will grow       -> threads\n"
+		"  cache other than none/directsync          -> threads (native needs O_DIRECT)\n"
+		"  network disk, cdrom, read-only            -> none (AIO mode has no effect)\n"
+		"  source missing or unreadable              -> none, and says why\n"
+		"\n"
+		"  -c, --connect URI   libvirt URI (default: libvirt's default, e.g. qemu:///system)\n"
+		"  -d, --domain NAME   only this domain\n"
+		"  -j, --json          one JSON document (schema in README.md)\n"
+		"  -h, --help          this text\n"
+		"\n"
+		"Nothing is changed; use 'aioguard set-io' to apply a recommendation.\n");
+}
+
+static void advise_one(const struct disk *d, struct advice *out)
+{
+	struct disk_facts f = {
+		.type = d->resolved_type, .device = d->device, .readonly = d->readonly,
+		.format = d->format, .cache = d->cache, .io = d->io,
+		.image = d->image.state, .image_detail = d->image.detail,
+	};
+	advise_disk(&f, out);
+}
+
+static json_object *json_string_or_null(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+static json_object *disk_json(const struct advised *a)
+{
+	const struct disk *d = a->disk;
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "domain", json_string_or_null(d->domain));
+	json_object_object_add(o, "target", json_string_or_null(d->target));
+	json_object_object_add(o, "type", json_object_new_string(disk_type_name(d->type)));
+	json_object_object_add(o, "device", json_object_new_string(disk_device_name(d->device)));
+	json_object_object_add(o, "source", json_string_or_null(d->source));
+	json_object_object_add(o, "format", json_string_or_null(d->format));
+	json_object_object_add(o, "cache", json_string_or_null(d->cache));
+	json_object_object_add(o, "io", json_string_or_null(io_mode_name(d->io)));
+	json_object_object_add(o, "io_next_boot", json_string_or_null(io_mode_name(d->io_next_boot)));
+	json_object_object_add(o, "readonly", json_object_new_boolean(d->readonly));
+	json_object_object_add(o, "active", json_object_new_boolean(d->domain_active));
+	json_object_object_add(o, "image", json_object_new_string(image_state_name(d->image.state)));
+	json_object_object_add(o, "sparse", a->advice.sparse_known ?
+			       json_object_new_boolean(a->advice.sparse) : NULL);
+	json_object_object_add(o, "recommended_io",
+			       json_string_or_null(io_mode_name(a->advice.recommended)));
+	json_object_object_add(o, "reason", json_object_new_string(a->advice.reason));
+	return o;
+}
+
+static void print_json(const struct advised *v, size_t n)
+{
+	json_object *root = json_object_new_object(), *arr = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, disk_json(&v[i]));
+	json_object_object_add(root, "disks", arr);
+	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+					    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
+}
+
+static const char *dash(const char *s)
+{
+	return s && *s ? s : "-";
+}
+
+static const char *sparse_word(const struct advice *a)
+{
+	if (!a->sparse_known)
+		return "?";
+	return a->sparse ? "yes" : "no";
+}
+
+/* An aligned table: column widths from the data, the reason last and whole. */
+static void print_table(const struct advised *v, size_t n)
+{
+	int w[6] = {6, 6, 6, 6, 6, 5};   /* domain target type source format cache */
+	for (size_t i = 0; i < n; i++) {
+		const struct disk *d = v[i].disk;
+		const char *cols[6] = {d->domain, d->target, disk_type_name(d->type),
+				       d->source, d->format, d->cache};
+		for (int c = 0; c < 6; c++)
+			if ((int)strlen(dash(cols[c])) > w[c])
+				w[c] = (int)strlen(dash(cols[c]));
+	}
+	printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-8s  %-6s  %-11s  %s\n",
+	       w[0], "DOMAIN", w[1], "TARGET", w[2], "TYPE", w[3], "SOURCE", w[4], "FORMAT",
+	       w[5], "CACHE", "IO", "SPARSE", "RECOMMENDED", "REASON");
+	for (size_t i = 0; i < n; i++) {
+		const struct disk *d = v[i].disk;
+		const struct advice *a = &v[i].advice;
+		printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-8s  %-6s  %-11s  %s\n",
+		       w[0], dash(d->domain), w[1], dash(d->target), w[2], disk_type_name(d->type),
+		       w[3], dash(d->source), w[4], dash(d->format), w[5], dash(d->cache),
+		       dash(io_mode_name(d->io)), sparse_word(a),
+		       dash(io_mode_name(a->recommended)), a->reason);
+	}
+}
+
+int cmd_advise(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"connect", required_argument, NULL, 'c'},
+		{"domain", required_argument, NULL, 'd'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *uri = NULL, *only = NULL;
+	bool json = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:d:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': uri = optarg; break;
+		case 'd': only = optarg; break;
+		case 'j': json = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		log_err("advise: unexpected argument '%s' (try 'aioguard advise --help')", argv[optind]);
+		return 2;
+	}
+
+	virConnectPtr conn = virt_open(uri);
+	if (!conn)
+		return 1;
+	struct disk_list disks = {0};
+	int rc = inventory_collect(conn, only, true, &disks) < 0 ? 1 : 0;
+	struct advised *v = xcalloc(disks.n, sizeof(*v));
+	for (size_t i = 0; i < disks.n; i++) {
+		v[i].disk = &disks.v[i];
+		advise_one(&disks.v[i], &v[i].advice);
+	}
+	if (rc == 0 || disks.n) {
+		if (json)
+			print_json(v, disks.n);
+		else if (disks.n)
+			print_table(v, disks.n);
+		else
+			printf("no disks found%s%s\n", only ? " in domain " : "", only ? only : "");
+	}
+	free(v);
+	disk_list_free(&disks);
+	virConnectClose(conn);
+	return rc;
+}

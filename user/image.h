@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Facts about a disk image, read without mounting anything: stat, FIEMAP
+ * (holes vs unwritten extents) and the qcow2 header read directly. */
+#ifndef AIOGUARD_IMAGE_H
+#define AIOGUARD_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../policy/facts.h"
+
+struct image_facts {
+	int error;                 /* errno of the failed step, 0 when inspected */
+	char detail[160];          /* why UNKNOWN, in words; empty otherwise */
+	bool is_block;             /* source is a block device */
+	uint64_t dev, ino;         /* st_dev/st_ino of the file; for a block
+	                              device dev = st_rdev, ino = 0 */
+	uint64_t size;             /* apparent size (st_size, or device size) */
+	uint64_t allocated;        /* st_blocks * 512 */
+	uint64_t hole_bytes;       /* bytes of the file in no extent at all */
+	uint64_t unwritten_bytes;  /* fallocate()d but never written (reserved) */
+	bool qcow2;                /* qcow2 magic found in the header */
+	uint64_t virtual_size;     /* qcow2: guest-visible size; raw: == size */
+	uint32_t cluster_bits;     /* qcow2 */
+	enum image_state state;
+};
+
+/* Fill *out for the image or device at path. Never fails: on error
+ * out->state is IMAGE_UNKNOWN and out->error/out->detail say why. */
+void image_inspect(const char *path, struct image_facts *out);
+
+/* qcow2 header fields that matter here. Pure, for tests and fuzzing. */
+struct qcow2_info {
+	uint32_t version;
+	uint32_t cluster_bits;
+	uint64_t virtual_size;
+	bool has_backing_file;
+	bool has_data_file;        /* guest data in an external data file */
+};
+/* 0 on success, -EINVAL when buf is not a sane qcow2 header. */
+int qcow2_parse_header(const uint8_t *buf, size_t len, struct qcow2_info *out);
+
+#endif

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* libvirt domains -> struct disk: parse each domain's XML (libxml2), resolve
+ * volumes through their storage pool, stat/inspect every source. */
+#ifndef AIOGUARD_INVENTORY_H
+#define AIOGUARD_INVENTORY_H
+
+#include <stdint.h>
+#include <libvirt/libvirt.h>
+
+#include "disk.h"
+
+/* Append the disks described by one domain XML to *out. conn may be NULL
+ * (then volumes stay unresolved). inspect: run image_inspect() on sources.
+ * Returns 0, or -1 when the XML cannot be parsed (nothing appended). */
+int inventory_parse_domain_xml(virConnectPtr conn, const char *xml, bool inspect,
+			       struct disk_list *out);
+
+/* Every disk of every domain, running and defined-only (or only the domain
+ * named `only` when non-NULL; -1 with a message if it does not exist).
+ * Sets domain_active and qemu_pid for running domains. */
+int inventory_collect(virConnectPtr conn, const char *only, bool inspect,
+		      struct disk_list *out);
+
+/* PID of the QEMU process of a running domain, 0 when not found. */
+pid_t inventory_qemu_pid(virDomainPtr dom);
+
+/* The disk whose source has this (dev, ino) as stat() reports it
+ * (st_dev/st_ino for files; st_rdev and ino 0 for block devices), or NULL. */
+const struct disk *disk_list_find_devino(const struct disk_list *l, uint64_t dev,
+					 uint64_t ino);
+
+#endif
