@@ -27,6 +27,7 @@ struct disk {
 	                            running domain), IO_MODE_UNSET when absent */
 	enum io_mode io_next_boot; /* same in the persistent XML */
 	bool readonly;           /* <readonly/> (cdroms count as read-only) */
+	bool opted_out;          /* the operator's aioguard metadata says mode="off" */
 	enum disk_type resolved_type; /* volume -> file/block; else == type */
 	struct image_facts image;     /* inspected source (file/block only) */
 };

@@ -205,6 +205,43 @@ static void read_disk(virConnectPtr conn, const xmlNode *node, const char *domai
 	free(io);
 }
 
+static bool is_aioguard(const xmlNode *n, const char *name)
+{
+	return n->type == XML_ELEMENT_NODE && n->ns && n->ns->href &&
+	       !strcmp((const char *)n->ns->href, AIOGUARD_XMLNS) &&
+	       !strcmp((const char *)n->name, name);
+}
+
+static bool mode_off(const xmlNode *n)
+{
+	char *mode = attr(n, "mode");
+	bool off = mode && !strcmp(mode, "off");
+	free(mode);
+	return off;
+}
+
+/* Apply <aioguard:policy> from <metadata> to the disks just read. */
+static void read_opt_out(const xmlNode *root, struct disk_list *l, size_t first)
+{
+	const xmlNode *md = child(root, "metadata");
+	for (const xmlNode *p = md ? md->children : NULL; p; p = p->next) {
+		if (!is_aioguard(p, "policy"))
+			continue;
+		bool all = mode_off(p);
+		for (size_t i = first; i < l->n; i++)
+			l->v[i].opted_out |= all;
+		for (const xmlNode *d = p->children; d; d = d->next) {
+			if (!is_aioguard(d, "disk") || !mode_off(d))
+				continue;
+			char *target = attr(d, "target");
+			for (size_t i = first; i < l->n; i++)
+				if (streq_null(l->v[i].target, target))
+					l->v[i].opted_out = true;
+			free(target);
+		}
+	}
+}
+
 static char *child_text(const xmlNode *parent, const char *name)
 {
 	xmlNode *n = child(parent, name);
@@ -225,9 +262,11 @@ int inventory_parse_domain_xml(virConnectPtr conn, const char *xml, bool inspect
 		return -1;
 	}
 	char *name = child_text(root, "name"), *uuid = child_text(root, "uuid");
+	size_t first = out->n;
 	for (xmlNode *n = child(root, "devices") ? child(root, "devices")->children : NULL; n; n = n->next)
 		if (n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, "disk"))
 			read_disk(conn, n, name ? name : "?", uuid, inspect, out);
+	read_opt_out(root, out, first);
 	free(name);
 	free(uuid);
 	xmlFreeDoc(doc);

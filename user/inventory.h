@@ -9,6 +9,12 @@
 
 #include "disk.h"
 
+/* The operator opts a domain, or some of its disks, out of automatic changes
+ * in the domain's own XML (virsh metadata DOM urn:aioguard:policy:1 …):
+ *   <aioguard:policy xmlns:aioguard="urn:aioguard:policy:1" mode="off"/>
+ *   <aioguard:policy …><aioguard:disk target="vdb" mode="off"/></aioguard:policy> */
+#define AIOGUARD_XMLNS "urn:aioguard:policy:1"
+
 /* Append the disks described by one domain XML to *out. conn may be NULL
  * (then volumes stay unresolved). inspect: run image_inspect() on sources.
  * Returns 0, or -1 when the XML cannot be parsed (nothing appended). */
