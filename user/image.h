@@ -18,7 +18,10 @@ struct image_facts {
 	                              device dev = st_rdev, ino = 0 */
 	uint64_t size;             /* apparent size (st_size, or device size) */
 	uint64_t allocated;        /* st_blocks * 512 */
-	uint64_t hole_bytes;       /* bytes of the file in no extent at all */
+	uint64_t hole_bytes;       /* bytes of the file in no extent at all;
+	                              qcow2: whole clusters only (a written
+	                              cluster's hole is a metadata table's
+	                              unused tail, never guest data) */
 	uint64_t unwritten_bytes;  /* fallocate()d but never written (reserved) */
 	bool qcow2;                /* qcow2 magic found in the header */
 	uint64_t virtual_size;     /* qcow2: guest-visible size; raw: == size */

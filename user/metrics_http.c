@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "metrics_http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "util.h"
+
+#define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+struct metrics_http {
+	struct MHD_Daemon *daemon;
+	pthread_mutex_t lock;
+	char *text;
+	size_t len;
+};
+
+int metrics_parse_listen(const char *listen, struct sockaddr_storage *out)
+{
+	char host[128];
+	const char *colon = strrchr(listen, ':');
+	if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof(host))
+		return -1;
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || port <= 0 || port > 65535)
+		return -1;
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+
+	memset(out, 0, sizeof(*out));
+	size_t hl = strlen(host);
+	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
+		host[hl - 1] = '\0';
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		return inet_pton(AF_INET6, host + 1, &a6->sin6_addr) == 1 ? 0 : -1;
+	}
+	struct sockaddr_in *a4 = (struct sockaddr_in *)out;
+	a4->sin_family = AF_INET;
+	a4->sin_port = htons((uint16_t)port);
+	return inet_pton(AF_INET, host, &a4->sin_addr) == 1 ? 0 : -1;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *body,
+			     size_t len, const char *type)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body,
+								 MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *url,
+			     const char *method, const char *version, const char *upload,
+			     size_t *upload_size, void **con_cls)
+{
+	struct metrics_http *m = cls;
+	static const char not_found[] = "aioguard serves /metrics only\n";
+	static const char bad_method[] = "only GET and HEAD\n";
+
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, bad_method, sizeof(bad_method) - 1,
+			     "text/plain");
+	if (*upload_size)   /* a GET with a body: refuse rather than buffer it */
+		return reply(c, MHD_HTTP_BAD_REQUEST, "", 0, "text/plain");
+	if (strcmp(url, "/metrics"))
+		return reply(c, MHD_HTTP_NOT_FOUND, not_found, sizeof(not_found) - 1, "text/plain");
+
+	pthread_mutex_lock(&m->lock);
+	enum MHD_Result ret = reply(c, MHD_HTTP_OK, m->text ? m->text : "", m->len, CONTENT_TYPE);
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+struct metrics_http *metrics_http_start(const char *listen, char *err, size_t errlen)
+{
+	struct sockaddr_storage addr;
+	if (metrics_parse_listen(listen, &addr) < 0) {
+		snprintf(err, errlen, "--listen '%s': expected ADDR:PORT or [ADDR]:PORT", listen);
+		return NULL;
+	}
+	struct metrics_http *m = xcalloc(1, sizeof(*m));
+	pthread_mutex_init(&m->lock, NULL);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+	if (addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	/* Small limits: /metrics needs no big headers, long connections or many
+	 * clients. Beyond them libmicrohttpd answers 4xx or drops the client. */
+	m->daemon = MHD_start_daemon(flags, 0, NULL, NULL, serve, m,
+				     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+				     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)16,
+				     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+				     MHD_OPTION_END);
+	if (!m->daemon) {
+		snprintf(err, errlen, "cannot listen on %s: %s", listen, strerror(errno ? errno : EADDRINUSE));
+		pthread_mutex_destroy(&m->lock);
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void metrics_http_publish(struct metrics_http *m, const char *text, size_t len)
+{
+	char *copy = xcalloc(1, len + 1);
+	memcpy(copy, text, len);
+	pthread_mutex_lock(&m->lock);
+	char *old = m->text;
+	m->text = copy;
+	m->len = len;
+	pthread_mutex_unlock(&m->lock);
+	free(old);
+}
+
+void metrics_http_stop(struct metrics_http *m)
+{
+	if (!m)
+		return;
+	MHD_stop_daemon(m->daemon);
+	pthread_mutex_destroy(&m->lock);
+	free(m->text);
+	free(m);
+}

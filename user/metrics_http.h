@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Serves /metrics through libmicrohttpd in its own thread. The agent loop
+ * publishes a finished text each interval; a request only copies the latest
+ * one under a lock, so slow or hostile clients never block observation. */
+#ifndef AIOGUARD_METRICS_HTTP_H
+#define AIOGUARD_METRICS_HTTP_H
+
+#include <stddef.h>
+
+struct metrics_http;
+
+/* listen: "ADDR:PORT" or "[V6ADDR]:PORT". NULL with err set on failure. */
+struct metrics_http *metrics_http_start(const char *listen, char *err, size_t errlen);
+/* Replace the served text (copied). */
+void metrics_http_publish(struct metrics_http *m, const char *text, size_t len);
+void metrics_http_stop(struct metrics_http *m);
+
+/* Parse "ADDR:PORT" / "[V6]:PORT" into a sockaddr; 0 or -1. Pure. */
+struct sockaddr_storage;
+int metrics_parse_listen(const char *listen, struct sockaddr_storage *out);
+
+#endif
