@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "export_prom.h"
+
+static char *render(void (*fn)(FILE *, const void *), const void *arg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	fn(f, arg);
+	fclose(f);
+	return buf;
+}
+
+static void labels_are_escaped(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	const char *l[] = {"domain", "we\"ird\\dom\nain", "target", "vda", NULL};
+	prom_sample(f, "x_total", l, 3);
+	const char *none[] = {NULL};
+	prom_sample(f, "y", none, 0.5);
+	fclose(f);
+	assert_string_equal(buf, "x_total{domain=\"we\\\"ird\\\\dom\\nain\",target=\"vda\"} 3\ny 0.5\n");
+	free(buf);
+}
+
+static const uint64_t slots[4] = {5, 0, 3, 2};
+static const double le[4] = {1e-6, 2e-6, 4e-6, 8e-6};
+
+static void write_one(FILE *f, const void *arg)
+{
+	prom_write_disk_series(f, arg, 1);
+}
+
+static void histogram_is_cumulative_and_consistent(void **state)
+{
+	struct prom_disk_series s = {
+		.domain = "d", .target = "vda", .source = "/i.raw", .io_mode = "native",
+		.syscall = "io_submit", .buckets = slots, .le_seconds = le, .nbuckets = 4,
+		.count = 10, .sum_ns = 1500000000, .stalls = 2, .alloc_ns = 2000000,
+		.offcpu_ns = 3000000000ULL, .bytes = 4096,
+	};
+	char *out = render(write_one, &s);
+	const char *lbl = "{domain=\"d\",target=\"vda\",source=\"/i.raw\",io_mode=\"native\",syscall=\"io_submit\"";
+	char want[512];
+	snprintf(want, sizeof(want), "aioguard_submit_duration_seconds_bucket%s,le=\"4e-06\"} 8\n", lbl);
+	assert_non_null(strstr(out, want));
+	snprintf(want, sizeof(want), "aioguard_submit_duration_seconds_bucket%s,le=\"+Inf\"} 10\n", lbl);
+	assert_non_null(strstr(out, want));
+	snprintf(want, sizeof(want), "aioguard_submit_duration_seconds_count%s} 10\n", lbl);
+	assert_non_null(strstr(out, want));
+	snprintf(want, sizeof(want), "aioguard_submit_duration_seconds_sum%s} 1.5\n", lbl);
+	assert_non_null(strstr(out, want));
+	snprintf(want, sizeof(want), "aioguard_offcpu_seconds_total%s} 3\n", lbl);
+	assert_non_null(strstr(out, want));
+	snprintf(want, sizeof(want), "aioguard_block_allocation_seconds_total%s} 0.002\n", lbl);
+	assert_non_null(strstr(out, want));
+	free(out);
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+static void write_two(FILE *f, const void *arg)
+{
+	prom_write_disk_series(f, arg, 2);
+}
+
+static void families_are_grouped(void **state)
+{
+	struct prom_disk_series s[2] = {
+		{.domain = "a", .target = "vda", .source = "", .io_mode = "native", .syscall = "io_submit",
+		 .buckets = slots, .le_seconds = le, .nbuckets = 4, .count = 10},
+		{.domain = "b", .target = "vda", .source = "", .io_mode = "threads", .syscall = "pwritev",
+		 .buckets = slots, .le_seconds = le, .nbuckets = 4, .count = 10},
+	};
+	char *out = render(write_two, s);
+	assert_int_equal(count(out, "# TYPE aioguard_stalls_total counter\n"), 1);
+	assert_int_equal(count(out, "aioguard_stalls_total{"), 2);
+	/* both series of a family stand together, after its TYPE line */
+	const char *type = strstr(out, "# TYPE aioguard_stalls_total");
+	const char *next = strstr(type + 1, "# TYPE");
+	const char *second = strstr(strstr(type, "aioguard_stalls_total{") + 1, "aioguard_stalls_total{");
+	assert_true(second < next);
+	free(out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(labels_are_escaped),
+		cmocka_unit_test(histogram_is_cumulative_and_consistent),
+		cmocka_unit_test(families_are_grouped),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

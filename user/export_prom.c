@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "export_prom.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+void prom_family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Label values may hold anything a domain XML holds: escape \, " and newline. */
+void prom_escape_label_value(FILE *f, const char *v)
+{
+	for (; v && *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fputc('\\', f), fputc(*v, f);
+		else if (*v == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*v, f);
+	}
+}
+
+static void write_value(FILE *f, double v)
+{
+	if (isinf(v))
+		fputs(v > 0 ? "+Inf" : "-Inf", f);
+	else if (v == (double)(uint64_t)v && v < 1e15)
+		fprintf(f, "%llu", (unsigned long long)v);
+	else
+		fprintf(f, "%.9g", v);
+}
+
+void prom_sample(FILE *f, const char *name, const char *const *labels, double value)
+{
+	fputs(name, f);
+	for (size_t i = 0; labels && labels[i]; i += 2) {
+		fprintf(f, "%s%s=\"", i ? "," : "{", labels[i]);
+		prom_escape_label_value(f, labels[i + 1]);
+		fputc('"', f);
+	}
+	if (labels && labels[0])
+		fputc('}', f);
+	fputc(' ', f);
+	write_value(f, value);
+	fputc('\n', f);
+}
+
+#define DISK_LABELS(s) "domain", (s)->domain, "target", (s)->target, "source", (s)->source, \
+	"io_mode", (s)->io_mode, "syscall", (s)->syscall
+
+static void write_histogram(FILE *f, const struct prom_disk_series *s, size_t n)
+{
+	static const char name[] = "aioguard_submit_duration_seconds";
+	prom_family(f, name, "histogram",
+		    "Time QEMU threads spent inside one I/O submission syscall.");
+	for (size_t i = 0; i < n; i++) {
+		const struct prom_disk_series *d = &s[i];
+		uint64_t cumulative = 0;
+		char le[32];
+		for (unsigned b = 0; b < d->nbuckets; b++) {
+			cumulative += d->buckets[b];
+			snprintf(le, sizeof(le), "%.9g", d->le_seconds[b]);
+			const char *l[] = {DISK_LABELS(d), "le", le, NULL};
+			prom_sample(f, "aioguard_submit_duration_seconds_bucket", l, (double)cumulative);
+		}
+		/* +Inf equals _count by construction: the kernel counts each
+		 * submission once, in one slot and in the total. */
+		const char *inf[] = {DISK_LABELS(d), "le", "+Inf", NULL};
+		prom_sample(f, "aioguard_submit_duration_seconds_bucket", inf, (double)d->count);
+		const char *l[] = {DISK_LABELS(d), NULL};
+		prom_sample(f, "aioguard_submit_duration_seconds_sum", l, (double)d->sum_ns / 1e9);
+		prom_sample(f, "aioguard_submit_duration_seconds_count", l, (double)d->count);
+	}
+}
+
+struct counter {
+	const char *name, *help;
+	size_t offset;
+	double scale;
+};
+
+static uint64_t field(const struct prom_disk_series *s, size_t offset)
+{
+	uint64_t v;
+	memcpy(&v, (const char *)s + offset, sizeof(v));
+	return v;
+}
+
+void prom_write_disk_series(FILE *f, const struct prom_disk_series *s, size_t n)
+{
+	static const struct counter counters[] = {
+		{"aioguard_stalls_total", "Submissions that took longer than the stall threshold.",
+		 offsetof(struct prom_disk_series, stalls), 1},
+		{"aioguard_block_allocation_seconds_total",
+		 "Time spent inside filesystem block allocation during submissions.",
+		 offsetof(struct prom_disk_series, alloc_ns), 1e-9},
+		{"aioguard_offcpu_seconds_total",
+		 "Time the submitting thread was off CPU inside the submission syscall.",
+		 offsetof(struct prom_disk_series, offcpu_ns), 1e-9},
+		{"aioguard_submitted_bytes_total", "Bytes submitted.",
+		 offsetof(struct prom_disk_series, bytes), 1},
+	};
+	write_histogram(f, s, n);
+	for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
+		prom_family(f, counters[c].name, "counter", counters[c].help);
+		for (size_t i = 0; i < n; i++) {
+			const char *l[] = {DISK_LABELS(&s[i]), NULL};
+			prom_sample(f, counters[c].name, l,
+				    (double)field(&s[i], counters[c].offset) * counters[c].scale);
+		}
+	}
+}
+
+void prom_write_recommendations(FILE *f, const struct prom_recommendation *r, size_t n)
+{
+	static const char name[] = "aioguard_recommended_io_mode";
+	prom_family(f, name, "gauge",
+		    "1 for the AIO mode aioguard recommends for the disk (io_mode=\"none\": no recommendation).");
+	for (size_t i = 0; i < n; i++) {
+		const char *l[] = {"domain", r[i].domain, "target", r[i].target, "source", r[i].source,
+				   "io_mode", r[i].recommended, NULL};
+		prom_sample(f, name, l, 1);
+	}
+}

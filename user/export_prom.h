@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Prometheus text exposition format (version 0.0.4): families grouped, HELP
+ * and TYPE once each, label values escaped, base units (seconds, bytes). */
+#ifndef AIOGUARD_EXPORT_PROM_H
+#define AIOGUARD_EXPORT_PROM_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* One disk x syscall series; labels are never NULL ("" when unknown). */
+struct prom_disk_series {
+	const char *domain, *target, *source, *io_mode, *syscall;
+	const uint64_t *buckets;     /* per log2 slot, not cumulative */
+	const double *le_seconds;    /* upper bound of each slot */
+	unsigned nbuckets;
+	uint64_t count, sum_ns, stalls, alloc_ns, offcpu_ns, bytes;
+};
+
+/* One disk's current recommendation. */
+struct prom_recommendation {
+	const char *domain, *target, *source, *recommended;   /* "none" for null */
+};
+
+void prom_family(FILE *f, const char *name, const char *type, const char *help);
+/* labels: name/value pairs ending with NULL. */
+void prom_sample(FILE *f, const char *name, const char *const *labels, double value);
+void prom_escape_label_value(FILE *f, const char *v);
+
+void prom_write_disk_series(FILE *f, const struct prom_disk_series *s, size_t n);
+void prom_write_recommendations(FILE *f, const struct prom_recommendation *r, size_t n);
+
+#endif
