@@ -6,16 +6,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "export_prom.h"
 
 static char *render(void (*fn)(FILE *, const void *), const void *arg)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
+	char tmpl[] = "/tmp/aioguard-prom.XXXXXX";
+	int fd = mkstemp(tmpl);
+	assert_true(fd >= 0);
+	unlink(tmpl);
+	FILE *f = fdopen(fd, "w+");
 	fn(f, arg);
+	long len = ftell(f);
+	char *buf = calloc(1, (size_t)len + 1);
+	rewind(f);
+	assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
 	fclose(f);
 	return buf;
 }

@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Order matters: everything that can be checked is checked before the
+ * backup, and nothing is changed before the backup is on disk. */
+#include "apply.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <libvirt/virterror.h>
+
+#include "textdiff.h"
+#include "util.h"
+#include "virt.h"
+#include "xmledit.h"
+
+#define PERSISTENT_FLAGS (VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE)
+#define LIVE_FLAGS VIR_DOMAIN_XML_SECURE
+
+struct apply {
+	virConnectPtr conn;
+	virDomainPtr dom;
+	const struct apply_request *req;
+	struct apply_result *res;
+	char uuid[VIR_UUID_STRING_BUFLEN];
+	char *old_xml, *new_xml;   /* persistent: as read, as rewritten */
+	bool live_change;          /* save-restore, and the running domain needs it */
+	enum io_mode live_old_io;
+	bool not_running;          /* save-restore asked, but nothing runs */
+};
+
+/* Set the one-line message; returns -1 so that failures can return say(…). */
+__attribute__((format(printf, 2, 3)))
+static int say(struct apply_result *res, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->message, sizeof(res->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static const char *io_str(enum io_mode m)
+{
+	return io_mode_name(m) ? io_mode_name(m) : "default";
+}
+
+static bool persistent_changes(const struct apply *a)
+{
+	return strcmp(a->old_xml, a->new_xml) != 0;
+}
+
+static int open_domain(struct apply *a)
+{
+	const char *name = a->req->domain;
+	int persistent;
+
+	a->dom = virDomainLookupByName(a->conn, name);
+	if (!a->dom) {
+		if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
+			return say(a->res, "no domain named '%s'", name);
+		return say(a->res, "cannot look up domain '%s': %s", name, virt_last_error());
+	}
+	persistent = virDomainIsPersistent(a->dom);
+	if (persistent < 0)
+		return say(a->res, "%s: %s", name, virt_last_error());
+	/* Defining it would quietly make a transient domain persistent. */
+	if (!persistent)
+		return say(a->res, "%s is transient: it has no persistent XML to change", name);
+	if (virDomainGetUUIDString(a->dom, a->uuid) < 0)
+		return say(a->res, "%s: %s", name, virt_last_error());
+	a->old_xml = virDomainGetXMLDesc(a->dom, PERSISTENT_FLAGS);
+	if (!a->old_xml)
+		return say(a->res, "cannot read the XML of %s: %s", name, virt_last_error());
+	return 0;
+}
+
+/* Rewrite one XML, refusing io='native' where the cache mode has no O_DIRECT.
+ * which names the XML in messages: "" for the persistent one, " (live XML)"… */
+static char *rewrite_xml(struct apply *a, const char *xml, const char *which,
+			 enum io_mode *old_io)
+{
+	const struct apply_request *req = a->req;
+	struct xml_driver drv;
+	char err[256];
+	char *out;
+
+	out = xmledit_set_io(xml, req->target, req->io, &drv, err, sizeof(err));
+	if (!out) {
+		say(a->res, "%s%s: %s", req->domain, which, err);
+		return NULL;
+	}
+	if (req->io == IO_MODE_NATIVE && !cache_allows_native(drv.cache)) {
+		if (drv.cache)
+			say(a->res, "%s: io='native' needs cache='none' or 'directsync', but the disk has cache='%s'",
+			    req->target, drv.cache);
+		else
+			say(a->res, "%s: io='native' needs cache='none' or 'directsync', but the disk sets no cache (QEMU's default is writeback)",
+			    req->target);
+		free(out);
+		out = NULL;
+	}
+	*old_io = drv.io;
+	xml_driver_free(&drv);
+	return out;
+}
+
+/* Whether the running domain needs the change; its XML is rewritten up
+ * front so that a live-only problem stops us before any change. */
+static int prepare_live(struct apply *a)
+{
+	char *live_xml = NULL, *live_new_xml = NULL;
+	int active, ret = -1;
+
+	active = virDomainIsActive(a->dom);
+	if (active < 0)
+		return say(a->res, "%s: %s", a->req->domain, virt_last_error());
+	if (!active) {
+		a->not_running = true;
+		return 0;
+	}
+	live_xml = virDomainGetXMLDesc(a->dom, LIVE_FLAGS);
+	if (!live_xml) {
+		say(a->res, "cannot read the live XML of %s: %s", a->req->domain, virt_last_error());
+		goto out;
+	}
+	live_new_xml = rewrite_xml(a, live_xml, " (live XML)", &a->live_old_io);
+	if (!live_new_xml)
+		goto out;
+	a->live_change = strcmp(live_xml, live_new_xml) != 0;
+	ret = 0;
+out:
+	free(live_new_xml);
+	free(live_xml);
+	return ret;
+}
+
+static void print_diff(const struct apply *a)
+{
+	char *old_label, *new_label, *diff;
+
+	if (!a->req->diff_out)
+		return;
+	old_label = xasprintf("%s.xml (current)", a->req->domain);
+	new_label = xasprintf("%s.xml (io=%s)", a->req->domain, io_mode_name(a->req->io));
+	diff = textdiff_unified(a->old_xml, a->new_xml, old_label, new_label);
+	fputs(diff, a->req->diff_out);
+	fflush(a->req->diff_out);
+	free(diff);
+	free(new_label);
+	free(old_label);
+}
+
+/* mkdir -p: every missing component is created with mode. */
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char *p = xstrdup(path);
+	int ret = 0, saved;
+
+	for (char *s = p + (*p == '/');; s++) {
+		char c = *s;
+
+		if (c != '/' && c)
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST) {
+			ret = -1;
+			break;
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	saved = errno;
+	free(p);
+	errno = saved;
+	return ret;
+}
+
+static int write_all(int fd, const char *s, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, s, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		s += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* O_EXCL, never through a symlink, named to sort by time (UTC):
+ * DOMAIN-UUID-YYYYmmddTHHMMSS-NNN.xml, NNN counting within one second. */
+static int create_backup_file(const struct apply *a, int dirfd, char *name, size_t size)
+{
+	char stamp[32], domain[129];
+	time_t now = time(NULL);
+	struct tm tm;
+	int fd = -1;
+
+	/* libvirt forbids '/' in names; do not rely on it for a path. */
+	snprintf(domain, sizeof(domain), "%s", a->req->domain);
+	for (char *c = domain; *c; c++)
+		if (*c == '/')
+			*c = '_';
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", gmtime_r(&now, &tm));
+	for (int n = 0; n < 1000; n++) {
+		snprintf(name, size, "%s-%s-%s-%03d.xml", domain, a->uuid, stamp, n);
+		fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	return fd;
+}
+
+/* The old persistent XML, durable before anything changes. The directory
+ * is made absolute: libvirtd resolves the save file path, not us. */
+static int write_backup(struct apply *a)
+{
+	const char *dir = a->req->backup_dir;
+	char name[NAME_MAX + 1];
+	char *abs = NULL;
+	int dirfd = -1, fd, err = 0, ret = -1;
+
+	if (mkdir_p(dir, 0700) < 0 || !(abs = realpath(dir, NULL)) ||
+	    (dirfd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		say(a->res, "cannot use backup directory %s: %s; nothing changed", dir, strerror(errno));
+		goto out;
+	}
+	fd = create_backup_file(a, dirfd, name, sizeof(name));
+	if (fd < 0) {
+		say(a->res, "cannot create a backup in %s: %s; nothing changed", abs, strerror(errno));
+		goto out;
+	}
+	if (write_all(fd, a->old_xml, strlen(a->old_xml)) < 0 || fsync(fd) < 0)
+		err = errno;
+	if (close(fd) < 0 && !err)
+		err = errno;
+	if (!err && fsync(dirfd) < 0)
+		err = errno;
+	if (!err && (size_t)snprintf(a->res->backup_path, sizeof(a->res->backup_path), "%s/%s",
+				     abs, name) >= sizeof(a->res->backup_path))
+		err = ENAMETOOLONG;
+	if (err) {
+		unlinkat(dirfd, name, 0);
+		a->res->backup_path[0] = '\0';
+		say(a->res, "cannot write backup %s/%s: %s; nothing changed", abs, name, strerror(err));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (dirfd >= 0)
+		close(dirfd);
+	free(abs);
+	return ret;
+}
+
+/* NULL when the domain's XML (persistent or live, by flags) now has the
+ * requested io; otherwise why not. */
+static char *check_io(const struct apply *a, unsigned int flags)
+{
+	char *xml = virDomainGetXMLDesc(a->dom, flags);
+	struct xml_driver drv;
+	char err[256];
+	char *why = NULL;
+
+	if (!xml)
+		return xasprintf("cannot read back the XML of %s: %s", a->req->domain,
+				 virt_last_error());
+	if (xmledit_get_driver(xml, a->req->target, &drv, err, sizeof(err)) < 0)
+		why = xasprintf("%s: %s", a->req->domain, err);
+	else if (drv.io != a->req->io)
+		why = xasprintf("%s reads back as io='%s'", a->req->target, io_str(drv.io));
+	xml_driver_free(&drv);
+	free(xml);
+	return why;
+}
+
+/* Put the persistent XML back unless it still is the original. Returns -1;
+ * the message says why we got here and how the rollback went. */
+static int rollback(struct apply *a, const char *why)
+{
+	char *now = virDomainGetXMLDesc(a->dom, PERSISTENT_FLAGS);
+	virDomainPtr dom;
+
+	a->res->changed = false;
+	if (now && !strcmp(now, a->old_xml)) {
+		say(a->res, "%s; persistent XML unchanged", why);
+	} else if ((dom = virDomainDefineXML(a->conn, a->old_xml))) {
+		say(a->res, "%s; persistent XML restored from %s", why, a->res->backup_path);
+		virDomainFree(dom);
+	} else {
+		a->res->changed = true;
+		say(a->res, "%s; ROLLBACK FAILED (%s): run 'virsh define %s'", why,
+		    virt_last_error(), a->res->backup_path);
+	}
+	free(now);
+	return -1;
+}
+
+static int define_new(struct apply *a)
+{
+	char *now = virDomainGetXMLDesc(a->dom, PERSISTENT_FLAGS);
+	virDomainPtr dom = NULL;
+	char *why = NULL;
+	int ret = -1;
+
+	if (!now) {
+		say(a->res, "cannot re-read the XML of %s: %s; nothing changed", a->req->domain,
+		    virt_last_error());
+		goto out;
+	}
+	/* virsh edit or another tool defined it since we read it: our edit
+	 * would silently undo theirs. The backup is of a stale XML. */
+	if (strcmp(now, a->old_xml)) {
+		unlink(a->res->backup_path);
+		a->res->backup_path[0] = '\0';
+		say(a->res, "the XML of %s changed while aioguard worked on it; nothing changed, run again",
+		    a->req->domain);
+		goto out;
+	}
+	if (!persistent_changes(a)) {
+		ret = 0;
+		goto out;
+	}
+	dom = virDomainDefineXMLFlags(a->conn, a->new_xml, VIR_DOMAIN_DEFINE_VALIDATE);
+	if (!dom) {
+		why = xasprintf("libvirt rejected the new XML of %s: %s", a->req->domain,
+				virt_last_error());
+		goto out;
+	}
+	a->res->changed = true;
+	why = check_io(a, PERSISTENT_FLAGS);
+	ret = why ? -1 : 0;
+out:
+	if (why)
+		rollback(a, why);
+	if (dom)
+		virDomainFree(dom);
+	free(why);
+	free(now);
+	return ret;
+}
+
+/* The XML to restore the image with: the one it was saved with, whose ABI
+ * the restore checks (the live XML differs in defaults), io rewritten.
+ * NULL with *why set on failure. */
+static char *image_xml_with_io(struct apply *a, const char *save, char **why)
+{
+	char *xml = virDomainSaveImageGetXMLDesc(a->conn, save, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE);
+	enum io_mode old_io;
+	char *out;
+
+	if (!xml) {
+		*why = xasprintf("cannot read its XML: %s", virt_last_error());
+		return NULL;
+	}
+	out = rewrite_xml(a, xml, " (saved image)", &old_io);
+	if (!out)
+		*why = xstrdup(a->res->message);
+	free(xml);
+	return out;
+}
+
+/* The new XML did not restore: bring the domain back as it was saved. */
+static char *restore_old(const struct apply *a, const char *save, const char *err)
+{
+	if (virDomainRestoreFlags(a->conn, save, NULL, 0) == 0) {
+		unlink(save);
+		return xasprintf("restoring %s with the new XML failed (%s); it runs again with the old one",
+				 a->req->domain, err);
+	}
+	return xasprintf("restoring %s failed with the new XML (%s) and with the old (%s); it stays saved: 'virsh restore %s' resumes it",
+			 a->req->domain, err, virt_last_error(), save);
+}
+
+/* Stop the guest to a file next to the backup and start it again with the
+ * new io; the guest sees a pause, its state survives. */
+static int save_restore(struct apply *a)
+{
+	const char *backup = a->res->backup_path;
+	char *save = xasprintf("%.*s.save", (int)(strlen(backup) - strlen(".xml")), backup);
+	char *image_xml = NULL, *err = NULL, *why = NULL;
+	int ret = -1;
+
+	if (virDomainSaveFlags(a->dom, save, NULL, 0) < 0) {
+		why = xasprintf("cannot save %s to %s (it keeps running): %s", a->req->domain, save,
+				virt_last_error());
+		unlink(save);
+		rollback(a, why);
+		goto out;
+	}
+	image_xml = image_xml_with_io(a, save, &err);
+	if (image_xml && virDomainRestoreFlags(a->conn, save, image_xml, 0) < 0)
+		err = xstrdup(virt_last_error());
+	if (err) {
+		why = restore_old(a, save, err);
+		rollback(a, why);
+		goto out;
+	}
+	unlink(save);
+	a->res->changed = true;
+	a->res->live = true;
+	/* Restored is restored: report a mismatch, another save would not help. */
+	why = check_io(a, LIVE_FLAGS);
+	if (why) {
+		say(a->res, "%s restored, but %s; backup: %s", a->req->domain, why, backup);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(why);
+	free(err);
+	free(image_xml);
+	free(save);
+	return ret;
+}
+
+static void say_done(struct apply *a)
+{
+	struct apply_result *res = a->res;
+	bool persistent = persistent_changes(a);
+	const char *when = "next boot";
+
+	if (res->live)
+		when = persistent ? "now via save/restore, and at next boot" : "now via save/restore";
+	else if (a->not_running)
+		when = "next boot; domain not running, nothing to restart";
+	say(res, "%s: io %s → %s (%s); backup: %s", a->req->target, io_str(res->old_io),
+	    io_str(a->req->io), when, res->backup_path);
+}
+
+int apply_set_io(virConnectPtr conn, const struct apply_request *req, struct apply_result *res)
+{
+	struct apply a = {.conn = conn, .req = req, .res = res};
+	int ret = -1;
+
+	memset(res, 0, sizeof(*res));
+	res->new_io = req->io;
+	if (open_domain(&a) < 0)
+		goto out;
+	a.new_xml = rewrite_xml(&a, a.old_xml, "", &res->old_io);
+	if (!a.new_xml)
+		goto out;
+	if (req->strategy == APPLY_SAVE_RESTORE && prepare_live(&a) < 0)
+		goto out;
+	/* Only the running domain lags behind (an earlier next-boot change). */
+	if (!persistent_changes(&a) && a.live_change)
+		res->old_io = a.live_old_io;
+	print_diff(&a);
+	if (!persistent_changes(&a) && !a.live_change) {
+		say(res, "%s: io is already %s; nothing to do", req->target, io_str(req->io));
+		ret = 0;
+	} else if (req->dry_run) {
+		say(res, "%s: io %s → %s (dry run: nothing changed)", req->target,
+		    io_str(res->old_io), io_str(req->io));
+		ret = 0;
+	} else if (!write_backup(&a) && !define_new(&a) &&
+		   (!a.live_change || !save_restore(&a))) {
+		say_done(&a);
+		ret = 0;
+	}
+out:
+	if (a.dom)
+		virDomainFree(a.dom);
+	free(a.new_xml);
+	free(a.old_xml);
+	return ret;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The only writer of domain XML. One disk's io mode changes as: read fresh
+ * XML -> rewrite (xmledit) -> diff -> backup -> define with validation ->
+ * (save/restore) -> verify; any failure after the backup rolls back. */
+#ifndef AIOGUARD_APPLY_H
+#define AIOGUARD_APPLY_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <libvirt/libvirt.h>
+
+#include "../policy/facts.h"
+
+enum apply_strategy {
+	APPLY_NEXT_BOOT,     /* persistent definition only */
+	APPLY_SAVE_RESTORE,  /* and now: save the running domain to disk and
+	                        restore it with the new XML (guest sees a pause) */
+};
+
+struct apply_request {
+	const char *domain;        /* libvirt name */
+	const char *target;        /* <target dev=…> */
+	enum io_mode io;           /* the mode to set */
+	enum apply_strategy strategy;
+	const char *backup_dir;    /* created 0700 if missing; save files go here too */
+	bool dry_run;              /* print the diff, change nothing */
+	FILE *diff_out;            /* unified diff of the persistent XML; NULL: none */
+};
+
+struct apply_result {
+	bool changed;              /* the domain's XML (persistent or live) changed */
+	bool live;                 /* the running domain now uses the new mode */
+	enum io_mode old_io, new_io;
+	char backup_path[PATH_MAX];  /* "" when no backup was written */
+	char message[1024];        /* one line: the outcome, or what failed and
+	                              what was rolled back */
+};
+
+/* 0 when done (also: dry run, nothing to change), -1 on failure. Either way
+ * res->message says what happened. conn must be read-write. */
+int apply_set_io(virConnectPtr conn, const struct apply_request *req,
+		 struct apply_result *res);
+
+#endif
