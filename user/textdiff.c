@@ -132,7 +132,9 @@ static struct script edit_script(const struct text *a, const struct text *b)
 		suf++;
 	for (i = 0; i < pre; i++)
 		push(&sc, OP_KEEP, &a->v[i]);
-	diff_middle(&sc, a->v + pre, a->n - pre - suf, b->v + pre, b->n - pre - suf);
+	/* v is NULL for an empty text: no arithmetic on a null pointer */
+	diff_middle(&sc, a->n ? a->v + pre : NULL, a->n - pre - suf,
+		    b->n ? b->v + pre : NULL, b->n - pre - suf);
 	for (i = a->n - suf; i < a->n; i++)
 		push(&sc, OP_KEEP, &a->v[i]);
 	return sc;
