@@ -107,6 +107,28 @@ static void file_errors(void **state)
 	assert_int_equal(config_load_file(&c, path, err, sizeof(err)), 0);
 }
 
+/* Every advertised key is accepted by config_set, and unknown ones are not. */
+static void every_key_is_settable(void **state)
+{
+	static const struct { const char *key, *value; } values[] = {
+		{"mode", "enforce"}, {"apply", "save-restore"}, {"switch-back", "yes"},
+		{"connect", "test:///default"}, {"state-dir", "/tmp/x"}, {"audit-log", "-"},
+		{"listen", "127.0.0.1:1"}, {"include", "a*"}, {"exclude", "b*"}, {"threshold-us", "700"},
+	};
+	struct agent_config c;
+	char err[256];
+	config_defaults(&c);
+	for (size_t i = 0; config_keys[i]; i++) {
+		const char *v = "7";
+		for (size_t j = 0; j < sizeof(values) / sizeof(values[0]); j++)
+			if (!strcmp(values[j].key, config_keys[i]))
+				v = values[j].value;
+		if (config_set(&c, config_keys[i], v, err, sizeof(err)) != 0)
+			fail_msg("%s = %s: %s", config_keys[i], v, err);
+	}
+	assert_int_equal(config_set(&c, "no-such-key", "1", err, sizeof(err)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -115,6 +137,7 @@ int main(void)
 		cmocka_unit_test(errors_name_the_line_and_change_nothing),
 		cmocka_unit_test(too_many_globs_and_long_values),
 		cmocka_unit_test(file_errors),
+		cmocka_unit_test(every_key_is_settable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

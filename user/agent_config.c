@@ -83,6 +83,13 @@ static const struct u32_knob u32_knobs[] = {
 	KNOB("switch-back-quiet", adapt.switch_back_quiet_s, 0, 30 * 86400),
 };
 
+const char *const config_keys[] = {
+	"interval", "threshold-us", "stalls-per-window", "stalled-ms-per-s", "bad-windows",
+	"history-windows", "cooldown", "max-changes-per-hour", "switch-back-quiet",
+	"mode", "apply", "switch-back", "connect", "state-dir", "audit-log", "listen",
+	"include", "exclude", NULL,
+};
+
 static int set_mode(struct agent_config *c, const char *v)
 {
 	if (!strcmp(v, "dry-run"))

@@ -28,6 +28,10 @@ struct agent_config {
 
 void config_defaults(struct agent_config *c);
 
+/* Every setting's name, NULL-terminated: config file keys and long flags of
+ * 'aioguard run' are the same words. */
+extern const char *const config_keys[];
+
 /* Apply one "key = value" setting (the same names as the long flags, e.g.
  * "stalls-per-window"). 0, or -1 with a message in err. */
 int config_set(struct agent_config *c, const char *key, const char *value,

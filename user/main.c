@@ -16,6 +16,8 @@ struct command {
 static const struct command commands[] = {
 	{"advise", cmd_advise, "recommend an AIO mode for every disk of every domain"},
 	{"set-io", cmd_set_io, "change one disk's <driver io=…> safely (backup, validate, rollback)"},
+	{"watch", cmd_watch, "live per-disk submission latency, stalls, allocation and off-CPU time (eBPF)"},
+	{"run", cmd_run, "the agent: observe, decide, switch stalling sparse disks to threads (dry-run by default)"},
 };
 
 static void usage(FILE *out)

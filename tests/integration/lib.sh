@@ -48,21 +48,36 @@ loopfs_make() {
 	LOOP_MNT=$mnt
 }
 
-# Start virtlogd + libvirtd unless they already run; stop only what we started.
+# stop_daemon NAME: SIGTERM and wait until it is gone, so the next test does
+# not find a daemon on its way out.
+stop_daemon() {
+	pkill -x "$1" || return 0
+	local i
+	for i in $(seq 100); do
+		pgrep -x "$1" >/dev/null || return 0
+		sleep 0.1
+	done
+	pkill -9 -x "$1" || true
+}
+
+libvirt_answers() { virsh -c qemu:///system version >/dev/null 2>&1; }
+
+# Start virtlogd + libvirtd unless they already answer; stop only what we started.
 libvirtd_start() {
 	[ -e /dev/kvm ] || skip "/dev/kvm missing: this kernel/VM has no KVM"
 	command -v libvirtd >/dev/null || fail "libvirtd not installed (tools/install-deps)"
+	libvirt_answers && return 0
 	if ! pgrep -x virtlogd >/dev/null; then
 		virtlogd -d
-		at_exit "pkill -x virtlogd"
+		at_exit "stop_daemon virtlogd"
 	fi
-	if ! pgrep -x libvirtd >/dev/null; then
-		libvirtd -d
-		at_exit "pkill -x libvirtd"
-	fi
+	# one that runs but does not answer is on its way out: let it go
+	pgrep -x libvirtd >/dev/null && stop_daemon libvirtd
+	libvirtd -d
+	at_exit "stop_daemon libvirtd"
 	local i
-	for i in $(seq 50); do
-		virsh -c qemu:///system version >/dev/null 2>&1 && return 0
+	for i in $(seq 100); do
+		libvirt_answers && return 0
 		sleep 0.2
 	done
 	fail "libvirtd did not answer on qemu:///system"
@@ -117,4 +132,9 @@ for d in ET.parse(sys.stdin).getroot().iter("disk"):
     if t is not None and t.get("dev") == sys.argv[1]:
         drv = d.find("driver")
         print(drv.get("io", "") if drv is not None else "")' "$3"
+}
+
+# same_xml A B: equal but for trailing newlines (virsh prints one extra)
+same_xml() {
+	python3 -c 'import sys; a, b = (open(p).read().rstrip("\n") for p in sys.argv[1:]); sys.exit(a != b)' "$1" "$2"
 }

@@ -63,7 +63,7 @@ done
 backup=$(ls "$WORKDIR"/backups/*.xml)
 [ "$(echo "$backup" | wc -l)" -eq 1 ] || fail "expected one backup, got: $backup"
 [ "$(stat -c %a "$backup")" = 600 ] || fail "backup mode is $(stat -c %a "$backup")"
-cmp -s "$backup" "$WORKDIR/before.xml" || {
+same_xml "$backup" "$WORKDIR/before.xml" || {
 	diff "$WORKDIR/before.xml" "$backup" || true
 	fail "backup differs from the XML before the change"
 }

@@ -1,0 +1,484 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "agent.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../policy/advise.h"
+#include "apply.h"
+#include "config.h"
+#include "events.h"
+#include "export_prom.h"
+#include "inventory.h"
+#include "util.h"
+#include "virt.h"
+
+static const char *const result_names[RESULT_COUNT] = {
+	[RESULT_APPLIED] = "applied", [RESULT_DRY_RUN] = "dry-run",
+	[RESULT_FAILED] = "failed", [RESULT_ADVISED] = "advise-only",
+};
+
+void agent_init(struct agent *a, const struct agent_config *cfg)
+{
+	*a = (struct agent){.cfg = *cfg, .window_start = mono_clock_s()};
+}
+
+static void disk_forget(struct agent_disk *d)
+{
+	free(d->uuid);
+	free(d->domain);
+	free(d->target);
+	free(d->source);
+}
+
+void agent_free(struct agent *a)
+{
+	for (size_t i = 0; i < a->ndisks; i++)
+		disk_forget(&a->disks[i]);
+	free(a->disks);
+	free(a->changes);
+	disk_list_free(&a->inv);
+	agg_snapshot_free(&a->prev);
+	agg_snapshot_free(&a->now);
+}
+
+static int64_t now_s(void)
+{
+	return (int64_t)mono_clock_s();
+}
+
+/* ---- inventory ---------------------------------------------------------- */
+
+static bool same_disk(const struct agent_disk *d, const struct disk *x)
+{
+	return streq_null(d->uuid, x->domain_uuid) && streq_null(d->target, x->target) &&
+	       d->dev == x->image.dev && d->ino == x->image.ino;
+}
+
+/* Only local disks the agent could ever switch: a file or block device it
+ * could inspect, of a domain in scope, not read-only media. */
+static bool watchable(const struct agent *a, const struct disk *x)
+{
+	return x->image.state != IMAGE_UNKNOWN && !x->readonly &&
+	       x->device == DISK_DEVICE_DISK && config_domain_in_scope(&a->cfg, x->domain);
+}
+
+static struct agent_disk *track(struct agent *a, const struct disk *x)
+{
+	for (size_t i = 0; i < a->ndisks; i++)
+		if (same_disk(&a->disks[i], x))
+			return &a->disks[i];
+	a->disks = xrealloc(a->disks, (a->ndisks + 1) * sizeof(*a->disks));
+	struct agent_disk *d = &a->disks[a->ndisks++];
+	*d = (struct agent_disk){
+		.uuid = xstrdup(x->domain_uuid), .domain = xstrdup(x->domain),
+		.target = xstrdup(x->target), .source = xstrdup(x->source),
+		.dev = x->image.dev, .ino = x->image.ino,
+		.last_change_s = -1, .last_stall_s = -1, .watched_since_s = now_s(),
+	};
+	return d;
+}
+
+/* Disks gone from libvirt are dropped, so memory and metric labels stay
+ * bounded by what exists. */
+static void drop_gone(struct agent *a)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < a->ndisks; i++) {
+		if (a->disks[i].disk)
+			a->disks[kept++] = a->disks[i];
+		else
+			disk_forget(&a->disks[i]);
+	}
+	a->ndisks = kept;
+}
+
+static bool pid_listed(const pid_t *v, size_t n, pid_t p)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == p)
+			return true;
+	return false;
+}
+
+static void sync_watched_pids(struct agent *a)
+{
+	pid_t *want = xcalloc(a->inv.n, sizeof(*want)), *have;
+	size_t nwant = 0;
+
+	for (size_t i = 0; i < a->inv.n; i++) {
+		const struct disk *x = &a->inv.v[i];
+		if (x->qemu_pid && config_domain_in_scope(&a->cfg, x->domain) &&
+		    !pid_listed(want, nwant, x->qemu_pid))
+			want[nwant++] = x->qemu_pid;
+	}
+	size_t nhave = observer_watched(a->obs, &have);
+	for (size_t i = 0; i < nhave; i++)
+		if (!pid_listed(want, nwant, have[i]))
+			observer_watch_tgid(a->obs, have[i], false);
+	for (size_t i = 0; i < nwant; i++)
+		if (!pid_listed(have, nhave, want[i]))
+			observer_watch_tgid(a->obs, want[i], true);
+	free(want);
+	free(have);
+}
+
+int agent_refresh(struct agent *a)
+{
+	struct disk_list fresh = {0};
+
+	if (!a->conn)
+		return -1;
+	if (inventory_collect(a->conn, NULL, true, &fresh) < 0 && !fresh.n) {
+		disk_list_free(&fresh);
+		return -1;
+	}
+	disk_list_free(&a->inv);
+	a->inv = fresh;
+	for (size_t i = 0; i < a->ndisks; i++)
+		a->disks[i].disk = NULL;
+	for (size_t i = 0; i < a->inv.n; i++)
+		if (watchable(a, &a->inv.v[i]))
+			track(a, &a->inv.v[i])->disk = &a->inv.v[i];
+	drop_gone(a);
+	sync_watched_pids(a);
+	a->inventory_dirty = false;
+	return 0;
+}
+
+static struct agent_disk *find_devino(struct agent *a, uint64_t dev, uint64_t ino)
+{
+	for (size_t i = 0; i < a->ndisks; i++)
+		if (a->disks[i].dev == dev && a->disks[i].ino == ino && a->disks[i].disk)
+			return &a->disks[i];
+	return NULL;
+}
+
+/* ---- observing ---------------------------------------------------------- */
+
+void agent_on_stall(struct agent *a, const struct observer_stall *s)
+{
+	struct agent_disk *d = find_devino(a, s->dev, s->ino);
+	struct event_names n = {0};
+
+	a->stalls_seen++;
+	if (d) {
+		d->cur.stalls++;
+		d->cur.stalled_us += s->duration_ns / 1000;
+		d->cur_grew = true;
+		d->last_stall_s = now_s();
+		n = (struct event_names){d->domain, d->target, d->source};
+	}
+	if (a->events)
+		event_emit(a->events, event_stall(s, &n));
+}
+
+/* ---- deciding and acting ------------------------------------------------ */
+
+static uint32_t changes_last_hour(struct agent *a, double now)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < a->nchanges; i++)
+		if (now - a->changes[i] < 3600)
+			a->changes[kept++] = a->changes[i];
+	a->nchanges = kept;
+	return (uint32_t)kept;
+}
+
+static json_object *window_json(const struct adapt_window *w)
+{
+	json_object *o = json_object_new_object();
+	json_add_u64(o, "submits", w->submits);
+	json_add_u64(o, "stalls", w->stalls);
+	json_add_u64(o, "stalled_us", w->stalled_us);
+	json_add_u64(o, "p99_us", w->p99_us);
+	json_add_u64(o, "alloc_us", w->alloc_us);
+	json_add_u64(o, "length_ms", w->length_ms);
+	return o;
+}
+
+static json_object *evidence_json(const struct agent *a, const struct agent_disk *d,
+				  const struct adapt_window *w, uint32_t n,
+				  const struct adapt_decision *dec)
+{
+	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	uint32_t k = a->cfg.adapt.history_windows;
+	for (uint32_t i = n > k ? n - k : 0; i < n; i++)
+		json_object_array_add(arr, window_json(&w[i]));
+	json_add_u64(o, "bad_windows", dec->bad_windows);
+	json_add_u64(o, "history_windows", k);
+	json_add_str(o, "image", image_state_name(d->disk->image.state));
+	json_add_u64(o, "image_holes_bytes", d->disk->image.hole_bytes);
+	json_object_object_add(o, "windows", arr);
+	return o;
+}
+
+static int apply_decision(struct agent *a, struct agent_disk *d, const struct adapt_decision *dec,
+			  struct apply_result *res)
+{
+	char *backups = xasprintf("%s/backups", a->cfg.state_dir);
+	struct apply_request req = {
+		.domain = d->domain, .target = d->target, .io = dec->to,
+		.strategy = a->cfg.save_restore ? APPLY_SAVE_RESTORE : APPLY_NEXT_BOOT,
+		.backup_dir = backups,
+	};
+	int rc = a->conn ? apply_set_io(a->conn, &req, res) : -1;
+	if (!a->conn)
+		snprintf(res->message, sizeof(res->message), "libvirt is not connected");
+	free(backups);
+	return rc;
+}
+
+static void audit_decision(struct agent *a, struct agent_disk *d, const struct adapt_window *w,
+			   uint32_t n, const struct adapt_decision *dec, int result,
+			   const struct apply_result *res)
+{
+	json_object *o = json_object_new_object();
+	json_add_str(o, "type", "decision");
+	json_add_double(o, "ts", wall_clock_s());
+	json_add_str(o, "domain", d->domain);
+	json_add_str(o, "target", d->target);
+	json_add_str(o, "source", d->source);
+	json_add_str(o, "from", io_mode_name(d->disk->io));
+	json_add_str(o, "to", io_mode_name(dec->to));
+	json_add_str(o, "action", adapt_action_name(dec->action));
+	json_add_str(o, "mode", a->cfg.enforce ? "enforce" : "dry-run");
+	json_add_str(o, "apply", a->cfg.save_restore ? "save-restore" : "next-boot");
+	json_add_str(o, "reason", dec->reason);
+	json_object_object_add(o, "evidence", evidence_json(a, d, w, n, dec));
+	json_add_str(o, "result", result_names[result]);
+	json_add_str(o, "message", res && res->message[0] ? res->message : NULL);
+	json_add_str(o, "backup", res && res->backup_path[0] ? res->backup_path : NULL);
+
+	char *line = xasprintf("%s %s/%s: %s -> %s (%s): %s", result_names[result], d->domain,
+			       d->target, io_mode_name(d->disk->io) ? io_mode_name(d->disk->io) : "-",
+			       io_mode_name(dec->to) ? io_mode_name(dec->to) : "-",
+			       a->cfg.enforce ? "enforce" : "dry-run", dec->reason);
+	if (a->events)
+		event_emit(a->events, json_object_get(o));
+	audit_log_write(a->audit, o, line);
+	free(line);
+}
+
+static void act(struct agent *a, struct agent_disk *d, const struct adapt_window *w, uint32_t n,
+		const struct adapt_decision *dec, double evidence_at)
+{
+	struct apply_result res = {0};
+	int result = RESULT_ADVISED;
+	double decided = mono_clock_s();
+
+	a->last_decision_latency_s = decided - evidence_at;
+	if (dec->action == ADAPT_SWITCH && !a->cfg.enforce) {
+		result = RESULT_DRY_RUN;
+	} else if (dec->action == ADAPT_SWITCH) {
+		result = apply_decision(a, d, dec, &res) == 0 ? RESULT_APPLIED : RESULT_FAILED;
+		a->last_apply_latency_s = mono_clock_s() - decided;
+		a->inventory_dirty = true;   /* new io; after save-restore a new pid */
+	}
+	/* A dry run and a failure count as a change for the cooldown too: the
+	 * same advice every window would flood the log, the same failure
+	 * would hammer libvirt. */
+	if (dec->action == ADAPT_SWITCH) {
+		d->last_change_s = now_s();
+		if (result == RESULT_APPLIED) {
+			a->changes = xrealloc(a->changes, (a->nchanges + 1) * sizeof(*a->changes));
+			a->changes[a->nchanges++] = mono_clock_s();
+		}
+	}
+	a->decisions[dec->action][result]++;
+	audit_decision(a, d, w, n, dec, result, &res);
+	if (result != RESULT_APPLIED && result != RESULT_DRY_RUN)
+		log_info("%s/%s: %s", d->domain, d->target, res.message[0] ? res.message : dec->reason);
+	else if (result == RESULT_APPLIED)
+		log_err("%s/%s: %s", d->domain, d->target, res.message);
+}
+
+static void decide(struct agent *a, struct agent_disk *d, const struct adapt_window *w, uint32_t n,
+		   double evidence_at)
+{
+	const struct disk *x = d->disk;
+	struct adapt_disk in = {
+		.io = x->io, .io_next_boot = x->io_next_boot, .cache = x->cache,
+		.image = x->image.state, .opted_out = x->opted_out,
+		.last_change_s = d->last_change_s, .last_stall_s = d->last_stall_s,
+		.watched_since_s = d->watched_since_s, .windows = w, .nwindows = n,
+	};
+	struct adapt_global g = {.now_s = now_s(),
+				 .changes_last_hour = changes_last_hour(a, mono_clock_s())};
+	struct adapt_decision dec;
+
+	adapt_decide(&a->cfg.adapt, &in, &g, &dec);
+	if (dec.action == ADAPT_KEEP) {
+		d->logged_action = ADAPT_KEEP;
+		return;
+	}
+	/* Advice that does not change is said once, not every window. */
+	if (dec.action == ADAPT_ADVISE_ONLY && d->logged_action == ADAPT_ADVISE_ONLY &&
+	    d->logged_to == dec.to)
+		return;
+	d->logged_action = dec.action;
+	d->logged_to = dec.to;
+	act(a, d, w, n, &dec, evidence_at);
+}
+
+/* The closed windows plus the open one (its length so far). */
+static uint32_t windows_with_open(const struct agent_disk *d, double now, double start,
+				  struct adapt_window *out)
+{
+	memcpy(out, d->win, d->nwin * sizeof(*out));
+	out[d->nwin] = d->cur;
+	out[d->nwin].length_ms = (uint32_t)fmax(1, (now - start) * 1000);
+	return d->nwin + 1;
+}
+
+void agent_check_open_windows(struct agent *a)
+{
+	struct adapt_window w[ADAPT_MAX_WINDOWS + 1];
+	double now = mono_clock_s();
+
+	for (size_t i = 0; i < a->ndisks; i++) {
+		struct agent_disk *d = &a->disks[i];
+		if (!d->cur_grew || !d->disk)
+			continue;
+		d->cur_grew = false;
+		struct adapt_window open = d->cur;
+		open.length_ms = (uint32_t)fmax(1, (now - a->window_start) * 1000);
+		if (!adapt_window_is_bad(&a->cfg.adapt, &open))
+			continue;
+		decide(a, d, w, windows_with_open(d, now, a->window_start, w), now);
+	}
+}
+
+static void push_window(struct agent_disk *d, const struct adapt_window *w)
+{
+	if (d->nwin == ADAPT_MAX_WINDOWS)
+		memmove(d->win, d->win + 1, --d->nwin * sizeof(d->win[0]));
+	d->win[d->nwin++] = *w;
+}
+
+/* Sum one disk's syscalls into its window; the kernel's stall count is
+ * authoritative (ring buffer events can be lost), stalled time comes from
+ * the events. */
+static void fill_window(struct agent_disk *d, const struct agg_interval *rows, size_t n,
+			uint32_t length_ms, struct adapt_window *w)
+{
+	*w = (struct adapt_window){.stalled_us = d->cur.stalled_us, .length_ms = length_ms};
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i].key.dev != d->dev || rows[i].key.ino != d->ino)
+			continue;
+		w->submits += rows[i].submits;
+		w->stalls += rows[i].stalls;
+		w->alloc_us += (uint64_t)rows[i].alloc_us;
+		w->p99_us = (uint64_t)fmax((double)w->p99_us, rows[i].p99_us);
+	}
+	if (d->cur.stalls > w->stalls)
+		w->stalls = d->cur.stalls;
+}
+
+void agent_close_window(struct agent *a)
+{
+	struct agg_interval *rows;
+	double now = mono_clock_s();
+	uint32_t length_ms = (uint32_t)fmax(1, (now - a->window_start) * 1000);
+
+	observer_read(a->obs, &a->now);
+	size_t n = agg_intervals(&a->prev, &a->now, &rows);
+	for (size_t i = 0; i < a->ndisks; i++) {
+		struct agent_disk *d = &a->disks[i];
+		struct adapt_window w;
+		fill_window(d, rows, n, length_ms, &w);
+		push_window(d, &w);
+		d->cur = (struct adapt_window){0};
+		d->cur_grew = false;
+		if (d->disk)
+			decide(a, d, d->win, d->nwin, now);
+	}
+	free(rows);
+	struct agg_snapshot tmp = a->prev;
+	a->prev = a->now;
+	a->now = tmp;
+	a->window_start = now;
+}
+
+/* ---- metrics ------------------------------------------------------------ */
+
+static void write_disk_metrics(struct agent *a, FILE *f)
+{
+	static double le[OBS_SLOTS - 1];
+	struct prom_disk_series *s = xcalloc(a->prev.n, sizeof(*s));
+	size_t n = 0;
+
+	/* slot k holds [2^k, 2^(k+1)) µs (slot 0: [0, 2)); the last slot is
+	 * open-ended and so only counts in +Inf */
+	for (int k = 0; k < OBS_SLOTS - 1; k++)
+		le[k] = ldexp(1e-6, k + 1);
+	for (size_t i = 0; i < a->prev.n; i++) {
+		const struct agg_entry *e = &a->prev.v[i];
+		const struct agent_disk *d = find_devino(a, e->key.dev, e->key.ino);
+		if (!d)
+			continue;
+		s[n++] = (struct prom_disk_series){
+			.domain = d->domain, .target = d->target, .source = d->source,
+			.io_mode = io_mode_name(d->disk->io) ? io_mode_name(d->disk->io) : "default",
+			.syscall = obs_syscall_name(e->key.syscall),
+			.buckets = e->c.slots, .le_seconds = le, .nbuckets = OBS_SLOTS - 1,
+			.count = e->c.count, .sum_ns = e->c.sum_ns, .stalls = e->c.stalls,
+			.alloc_ns = e->c.alloc_ns, .offcpu_ns = e->c.offcpu_ns, .bytes = e->c.bytes,
+		};
+	}
+	prom_write_disk_series(f, s, n);
+	free(s);
+}
+
+static void write_recommendations(struct agent *a, FILE *f)
+{
+	struct prom_recommendation *r = xcalloc(a->ndisks, sizeof(*r));
+	for (size_t i = 0; i < a->ndisks; i++) {
+		const struct disk *x = a->disks[i].disk;
+		struct advice adv;
+		struct disk_facts facts = {
+			.type = x->resolved_type, .device = x->device, .readonly = x->readonly,
+			.format = x->format, .cache = x->cache, .io = x->io,
+			.image = x->image.state, .image_detail = x->image.detail,
+		};
+		advise_disk(&facts, &adv);
+		r[i] = (struct prom_recommendation){
+			a->disks[i].domain, a->disks[i].target, a->disks[i].source,
+			io_mode_name(adv.recommended) ? io_mode_name(adv.recommended) : "none",
+		};
+	}
+	prom_write_recommendations(f, r, a->ndisks);
+	free(r);
+}
+
+static void write_agent_metrics(struct agent *a, FILE *f)
+{
+	prom_family(f, "aioguard_decisions_total", "counter",
+		    "Decisions by action (switch, advise-only) and result.");
+	for (int act = ADAPT_SWITCH; act <= ADAPT_ADVISE_ONLY; act++)
+		for (int r = 0; r < RESULT_COUNT; r++) {
+			const char *l[] = {"action", adapt_action_name(act), "result", result_names[r], NULL};
+			prom_sample(f, "aioguard_decisions_total", l, (double)a->decisions[act][r]);
+		}
+	prom_family(f, "aioguard_bpf_events_lost_total", "counter",
+		    "Stall events lost because the BPF ring buffer was full.");
+	prom_sample(f, "aioguard_bpf_events_lost_total", NULL, (double)observer_lost_events(a->obs));
+	prom_family(f, "aioguard_bpf_programs_attached", "gauge", "1 for the hooks the observer attached.");
+	const char *hooks[] = {"hooks", observer_hooks(a->obs), NULL};
+	prom_sample(f, "aioguard_bpf_programs_attached", hooks, 1);
+	prom_family(f, "aioguard_libvirt_up", "gauge", "1 while the agent is connected to libvirt.");
+	prom_sample(f, "aioguard_libvirt_up", NULL, a->conn ? 1 : 0);
+	prom_family(f, "aioguard_watched_disks", "gauge", "Disks the agent watches and may switch.");
+	prom_sample(f, "aioguard_watched_disks", NULL, (double)a->ndisks);
+	prom_family(f, "aioguard_build_info", "gauge", "aioguard's version and mode.");
+	const char *info[] = {"version", AIOGUARD_VERSION, "mode", a->cfg.enforce ? "enforce" : "dry-run", NULL};
+	prom_sample(f, "aioguard_build_info", info, 1);
+}
+
+void agent_write_metrics(struct agent *a, FILE *f)
+{
+	write_disk_metrics(a, f);
+	write_recommendations(a, f);
+	write_agent_metrics(a, f);
+}

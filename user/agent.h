@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The adaptive agent's state and steps: observe (stall events, interval
+ * windows), decide (policy/adapt.c), act (apply.c), account (audit, metrics).
+ * cmd_run.c owns the loop, signals and the libvirt connection. */
+#ifndef AIOGUARD_AGENT_H
+#define AIOGUARD_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <libvirt/libvirt.h>
+
+#include "../policy/adapt.h"
+#include "agent_config.h"
+#include "aggregate.h"
+#include "audit.h"
+#include "disk.h"
+#include "observer.h"
+
+/* What the agent remembers of one disk, across inventory refreshes and
+ * libvirt reconnects. Identity: domain UUID + target + (dev, ino): a new
+ * image behind the same target starts a fresh history. */
+struct agent_disk {
+	char *uuid, *domain, *target, *source;
+	uint64_t dev, ino;
+	struct adapt_window win[ADAPT_MAX_WINDOWS];   /* closed, oldest first */
+	uint32_t nwin;
+	struct adapt_window cur;       /* the open window, from stall events */
+	bool cur_grew;                 /* cur got a stall since the last check */
+	int64_t last_change_s, last_stall_s, watched_since_s;
+	enum adapt_action logged_action;   /* last audited, to log changes only */
+	enum io_mode logged_to;
+	const struct disk *disk;       /* in agent.inv; NULL when gone */
+};
+
+enum { RESULT_APPLIED, RESULT_DRY_RUN, RESULT_FAILED, RESULT_ADVISED, RESULT_COUNT };
+
+struct agent {
+	struct agent_config cfg;
+	struct observer *obs;
+	virConnectPtr conn;            /* NULL while libvirtd is away */
+	struct disk_list inv;          /* the last inventory */
+	struct agent_disk *disks;
+	size_t ndisks;
+	struct agg_snapshot prev, now;
+	double window_start;           /* monotonic seconds */
+	double *changes;               /* monotonic times of applied changes */
+	size_t nchanges;
+	struct audit_log *audit;
+	FILE *events;                  /* JSON lines of stalls and decisions, or NULL */
+	bool inventory_dirty;          /* refresh before the next decision */
+	uint64_t decisions[3][RESULT_COUNT];   /* [adapt_action][result] */
+	uint64_t stalls_seen;
+	double last_decision_latency_s;        /* evidence complete -> decided */
+	double last_apply_latency_s;           /* decided -> XML defined */
+};
+
+void agent_init(struct agent *a, const struct agent_config *cfg);
+void agent_free(struct agent *a);
+
+/* Re-read the domains, keep histories, watch the QEMU pids in scope. */
+int agent_refresh(struct agent *a);
+/* Hand one stall event to the open window of its disk. */
+void agent_on_stall(struct agent *a, const struct observer_stall *s);
+/* Decide early for disks whose open window just turned bad, so a switch
+ * does not wait for the window to close. */
+void agent_check_open_windows(struct agent *a);
+/* Close the window: read the kernel's counters, push, decide for all. */
+void agent_close_window(struct agent *a);
+/* The Prometheus text of everything the agent knows. */
+void agent_write_metrics(struct agent *a, FILE *f);
+
+#endif

@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* aioguard run: the long-running agent. One thread: poll the BPF ring buffer,
+ * run libvirt's event loop without blocking, close a window each interval. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "agent.h"
+#include "commands.h"
+#include "config.h"
+#include "events.h"
+#include "metrics_http.h"
+#include "util.h"
+#include "virt.h"
+
+#define POLL_MS 200
+#define BACKOFF_MAX_S 30.0
+
+static volatile sig_atomic_t stop_requested, reload_requested;
+
+static void on_stop(int sig)
+{
+	stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+	reload_requested = 1;
+}
+
+struct run {
+	struct agent a;
+	int argc;
+	char **argv;
+	const char *config_path;
+	const char *events_path;
+	struct metrics_http *http;
+	bool libvirt_lost;        /* set by libvirt's close callback */
+	double next_connect, backoff;
+	int lifecycle_cb;
+};
+
+static void usage(FILE *out)
+{
+	struct agent_config d;
+	config_defaults(&d);
+	fprintf(out,
+		"Usage: aioguard run [OPTIONS]\n"
+		"\n"
+		"The agent: watches the QEMU of every running libvirt domain with eBPF,\n"
+		"keeps per-disk windows of stalls, and switches a sparse or growing disk\n"
+		"that keeps stalling on io='native' to io='threads' (and, if enabled,\n"
+		"back once its image is fully allocated). Every decision is one JSON line\n"
+		"in the audit log and a line in syslog. Dry-run by default.\n"
+		"\n"
+		"Options (each also a config file key without the dashes):\n"
+		"      --config FILE            settings file (example: policy/aioguard.conf.example);\n"
+		"                               flags win over it; SIGHUP reloads it\n"
+		"  -c, --connect URI            libvirt URI (default: libvirt's default)\n"
+		"      --dry-run                decide and log only (default)\n"
+		"      --enforce                apply decisions, as 'aioguard set-io' does:\n"
+		"                               backup, validated define, rollback on failure\n"
+		"      --apply next-boot|save-restore\n"
+		"                               next-boot (default): persistent XML only;\n"
+		"                               save-restore: also the running QEMU (pauses the guest)\n"
+		"      --interval S             window length (default %u)\n"
+		"      --threshold-us N         a submission this long is a stall (default %u)\n"
+		"      --stalls-per-window N    a window is bad with N stalls (default %u)…\n"
+		"      --stalled-ms-per-s N     …or N ms stalled per second (default %u)\n"
+		"      --bad-windows M          switch when M of the last…  (default %u)\n"
+		"      --history-windows K      …K windows are bad (default %u)\n"
+		"      --cooldown S             no second change of a disk within S (default %u)\n"
+		"      --max-changes-per-hour N all disks together (default %u)\n"
+		"      --switch-back yes|no     threads -> native once allocated (default no)\n"
+		"      --switch-back-quiet S    …and no stall for S seconds (default %u)\n"
+		"      --include GLOB           only domains matching (repeatable)\n"
+		"      --exclude GLOB           never these domains (repeatable)\n"
+		"      --state-dir DIR          backups and audit log (default %s)\n"
+		"      --audit-log FILE         default STATE_DIR/audit.jsonl; '-' = stdout\n"
+		"      --listen ADDR:PORT       Prometheus /metrics (default %s); 'off' = none\n"
+		"      --events FILE            also write stall and decision JSON lines here ('-' = stdout)\n"
+		"  -v, --verbose                say more\n"
+		"  -h, --help                   this text\n"
+		"\n"
+		"A domain opts out in its own XML:\n"
+		"  virsh metadata DOM urn:aioguard:policy:1 --key aioguard --set '<policy mode=\"off\"/>'\n"
+		"or one disk: '<policy><disk target=\"vdb\" mode=\"off\"/></policy>'.\n"
+		"SIGTERM/SIGINT detach cleanly. Needs root (BPF).\n",
+		d.interval_s, d.threshold_us, d.adapt.stalls_per_window, d.adapt.stalled_ms_per_s,
+		d.adapt.bad_windows, d.adapt.history_windows, d.adapt.cooldown_s,
+		d.adapt.max_changes_per_hour, d.adapt.switch_back_quiet_s, d.state_dir, d.listen);
+}
+
+enum { OPT_CONFIG = 1000, OPT_DRY_RUN, OPT_ENFORCE, OPT_EVENTS, OPT_KEY_BASE = 2000 };
+
+static struct option *long_options(void)
+{
+	static const struct option fixed[] = {
+		{"config", required_argument, NULL, OPT_CONFIG},
+		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+		{"enforce", no_argument, NULL, OPT_ENFORCE},
+		{"events", required_argument, NULL, OPT_EVENTS},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+	};
+	size_t nkeys = 0, nfixed = sizeof(fixed) / sizeof(fixed[0]);
+	while (config_keys[nkeys])
+		nkeys++;
+	struct option *o = xcalloc(nfixed + nkeys + 1, sizeof(*o));
+	memcpy(o, fixed, sizeof(fixed));
+	for (size_t i = 0; i < nkeys; i++)
+		o[nfixed + i] = (struct option){config_keys[i], required_argument, NULL,
+						(int)(OPT_KEY_BASE + i)};
+	return o;
+}
+
+/* Settings: defaults, then the file, then the flags. Also used by SIGHUP.
+ * Returns 0, 1 (--help shown) or -1 (said why). */
+static int load_settings(struct run *r, struct agent_config *c)
+{
+	struct option *opts = long_options();
+	char err[512];
+	int ch, rc = 0;
+
+	config_defaults(c);
+	optind = 1;
+	r->config_path = NULL;
+	while ((ch = getopt_long(r->argc, r->argv, "c:vh", opts, NULL)) != -1 && !rc) {
+		if (ch == OPT_CONFIG)
+			r->config_path = optarg;
+		else if (ch == 'h')
+			rc = 1;
+		else if (ch == '?')
+			rc = -1;
+	}
+	if (!rc && r->config_path && config_load_file(c, r->config_path, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		rc = -1;
+	}
+	optind = 1;
+	while (!rc && (ch = getopt_long(r->argc, r->argv, "c:vh", opts, NULL)) != -1) {
+		const char *key = ch >= OPT_KEY_BASE ? config_keys[ch - OPT_KEY_BASE] : NULL;
+		if (ch == 'c')
+			key = "connect";
+		if (ch == OPT_DRY_RUN || ch == OPT_ENFORCE)
+			rc = config_set(c, "mode", ch == OPT_ENFORCE ? "enforce" : "dry-run", err, sizeof(err));
+		else if (ch == OPT_EVENTS)
+			r->events_path = optarg;
+		else if (ch == 'v')
+			log_verbose = true;
+		else if (key)
+			rc = config_set(c, key, optarg, err, sizeof(err));
+		if (rc < 0)
+			log_err("--%s", err);
+	}
+	if (!rc && optind < r->argc) {
+		log_err("run: unexpected argument '%s' (try 'aioguard run --help')", r->argv[optind]);
+		rc = -1;
+	}
+	const char *bad = rc ? NULL : adapt_config_check(&c->adapt);
+	if (bad) {
+		log_err("%s", bad);
+		rc = -1;
+	}
+	free(opts);
+	return rc;
+}
+
+/* ---- libvirt: events without a thread, reconnect with backoff ------------ */
+
+static int noop_timer_id = -1;
+
+static void noop_timer(int timer, void *opaque)
+{
+}
+
+static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
+{
+	struct run *r = opaque;
+	r->a.inventory_dirty = true;   /* started, stopped, defined, undefined, migrated */
+	return 0;
+}
+
+static void on_close(virConnectPtr conn, int reason, void *opaque)
+{
+	struct run *r = opaque;
+	r->libvirt_lost = true;
+}
+
+static void libvirt_disconnect(struct run *r)
+{
+	if (!r->a.conn)
+		return;
+	if (r->lifecycle_cb >= 0)
+		virConnectDomainEventDeregisterAny(r->a.conn, r->lifecycle_cb);
+	virConnectUnregisterCloseCallback(r->a.conn, on_close);
+	virConnectClose(r->a.conn);
+	r->a.conn = NULL;
+	r->lifecycle_cb = -1;
+}
+
+static int libvirt_connect(struct run *r)
+{
+	const char *uri = r->a.cfg.uri[0] ? r->a.cfg.uri : NULL;
+	virConnectPtr conn = virConnectOpen(uri);
+
+	if (!conn)
+		return -1;
+	r->a.conn = conn;
+	r->libvirt_lost = false;
+	virConnectSetKeepAlive(conn, 5, 3);   /* notice a dead libvirtd within ~20 s */
+	virConnectRegisterCloseCallback(conn, on_close, r, NULL);
+	r->lifecycle_cb = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+							   VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), r, NULL);
+	r->a.inventory_dirty = true;
+	return 0;
+}
+
+/* Reconnect when libvirtd went away; windows are kept meanwhile, and the
+ * kernel keeps counting for the QEMU pids already watched. */
+static void libvirt_keep_connected(struct run *r, double now)
+{
+	if (r->a.conn && !r->libvirt_lost && virConnectIsAlive(r->a.conn) == 1)
+		return;
+	if (r->a.conn) {
+		log_err("lost the connection to libvirt; reconnecting (windows are kept)");
+		libvirt_disconnect(r);
+		r->backoff = 1;
+		r->next_connect = now + r->backoff;
+		return;
+	}
+	if (now < r->next_connect)
+		return;
+	if (libvirt_connect(r) == 0) {
+		log_err("connected to libvirt again");
+		r->backoff = 1;
+		return;
+	}
+	r->backoff = fmin(r->backoff * 2, BACKOFF_MAX_S);
+	r->next_connect = now + r->backoff;
+	log_info("libvirt still unreachable (%s); next try in %.0fs", virt_last_error(), r->backoff);
+}
+
+/* ---- start, loop, stop ------------------------------------------------------ */
+
+static int open_outputs(struct run *r)
+{
+	struct agent_config *c = &r->a.cfg;
+	char err[512], *path;
+
+	if (mkdir(c->state_dir, 0700) < 0 && errno != EEXIST) {
+		log_err("state directory %s: %s", c->state_dir, strerror(errno));
+		return -1;
+	}
+	path = c->audit_log[0] ? xstrdup(c->audit_log) : xasprintf("%s/audit.jsonl", c->state_dir);
+	r->a.audit = audit_log_open(path, err, sizeof(err));
+	free(path);
+	if (!r->a.audit)
+		return log_err("%s", err), -1;
+	if (r->events_path) {
+		r->a.events = strcmp(r->events_path, "-") ? fopen(r->events_path, "ae") : stdout;
+		if (!r->a.events)
+			return log_err("--events %s: %s", r->events_path, strerror(errno)), -1;
+	}
+	if (c->listen[0] && strcmp(c->listen, "off")) {
+		r->http = metrics_http_start(c->listen, err, sizeof(err));
+		if (!r->http)
+			return log_err("%s", err), -1;
+	}
+	return 0;
+}
+
+static int start(struct run *r)
+{
+	struct observer_options oo = {.stall_threshold_ns = (uint64_t)r->a.cfg.threshold_us * 1000};
+
+	if (open_outputs(r) < 0)
+		return -1;
+	if (observer_open(&oo, &r->a.obs) < 0)
+		return -1;
+	r->a.inv = (struct disk_list){0};
+	virt_init();
+	if (virEventRegisterDefaultImpl() < 0)
+		return log_err("cannot start libvirt's event loop: %s", virt_last_error()), -1;
+	/* fires every iteration: virEventRunDefaultImpl never blocks */
+	noop_timer_id = virEventAddTimeout(0, noop_timer, NULL, NULL);
+	r->lifecycle_cb = -1;
+	if (libvirt_connect(r) < 0)
+		return log_err("cannot connect to libvirt at %s: %s",
+			       r->a.cfg.uri[0] ? r->a.cfg.uri : "(default URI)", virt_last_error()), -1;
+	agent_refresh(&r->a);
+	observer_read(r->a.obs, &r->a.prev);
+	fprintf(stderr, "aioguard: running (%s, apply %s), %zu disks watched; attached: %s\n",
+		r->a.cfg.enforce ? "enforce" : "dry-run",
+		r->a.cfg.save_restore ? "save-restore" : "next-boot", r->a.ndisks,
+		observer_hooks(r->a.obs));
+	return 0;
+}
+
+static void publish_metrics(struct run *r)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!r->http || !(f = open_memstream(&buf, &len)))
+		return;
+	agent_write_metrics(&r->a, f);
+	fclose(f);
+	metrics_http_publish(r->http, buf, len);
+	free(buf);
+}
+
+static void on_stall(const struct observer_stall *s, void *ctx)
+{
+	agent_on_stall(ctx, s);
+}
+
+static void reload(struct run *r)
+{
+	struct agent_config c;
+	reload_requested = 0;
+	if (load_settings(r, &c) != 0) {
+		log_err("SIGHUP: settings not reloaded, keeping the running ones");
+		return;
+	}
+	if (c.threshold_us != r->a.cfg.threshold_us || strcmp(c.listen, r->a.cfg.listen) ||
+	    strcmp(c.state_dir, r->a.cfg.state_dir) || strcmp(c.audit_log, r->a.cfg.audit_log))
+		log_err("SIGHUP: threshold, listen, state-dir and audit-log take effect at restart");
+	memcpy(c.listen, r->a.cfg.listen, sizeof(c.listen));
+	memcpy(c.state_dir, r->a.cfg.state_dir, sizeof(c.state_dir));
+	memcpy(c.audit_log, r->a.cfg.audit_log, sizeof(c.audit_log));
+	c.threshold_us = r->a.cfg.threshold_us;
+	r->a.cfg = c;
+	r->a.inventory_dirty = true;
+	log_err("SIGHUP: settings reloaded (%s)", c.enforce ? "enforce" : "dry-run");
+}
+
+static void loop(struct run *r)
+{
+	const struct observer_callbacks cb = {.stall = on_stall, .ctx = &r->a};
+	double next = mono_clock_s() + r->a.cfg.interval_s;
+
+	publish_metrics(r);
+	while (!stop_requested) {
+		int n = observer_poll(r->a.obs, POLL_MS, &cb);
+		if (n < 0 && n != -EINTR) {
+			log_err("reading stall events failed: %s", strerror(-n));
+			break;
+		}
+		virEventRunDefaultImpl();
+		double now = mono_clock_s();
+		libvirt_keep_connected(r, now);
+		if (reload_requested)
+			reload(r);
+		if (r->a.inventory_dirty && r->a.conn)
+			agent_refresh(&r->a);
+		agent_check_open_windows(&r->a);
+		if (now >= next) {
+			agent_refresh(&r->a);
+			agent_close_window(&r->a);
+			publish_metrics(r);
+			next += r->a.cfg.interval_s * ceil((now - next) / r->a.cfg.interval_s + 1e-9);
+		}
+	}
+}
+
+static void cleanup(struct run *r)
+{
+	metrics_http_stop(r->http);
+	libvirt_disconnect(r);
+	if (noop_timer_id >= 0)
+		virEventRemoveTimeout(noop_timer_id);
+	observer_close(r->a.obs);
+	if (r->a.events && r->a.events != stdout)
+		fclose(r->a.events);
+	audit_log_close(r->a.audit);
+	agent_free(&r->a);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct run r = {.argc = argc, .argv = argv, .lifecycle_cb = -1};
+	struct agent_config cfg;
+	struct sigaction stop = {.sa_handler = on_stop}, hup = {.sa_handler = on_hup};
+
+	int rc = load_settings(&r, &cfg);
+	if (rc) {
+		if (rc > 0)
+			usage(stdout);
+		return rc > 0 ? 0 : 2;
+	}
+	agent_init(&r.a, &cfg);
+	sigaction(SIGINT, &stop, NULL);
+	sigaction(SIGTERM, &stop, NULL);
+	sigaction(SIGHUP, &hup, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	json_c_set_serialization_double_format("%.3f", JSON_C_OPTION_GLOBAL);
+	rc = start(&r) < 0 ? 1 : 0;
+	if (rc == 0) {
+		loop(&r);
+		fprintf(stderr, "aioguard: stopping; %lu stall events lost\n",
+			(unsigned long)observer_lost_events(r.a.obs));
+	}
+	cleanup(&r);
+	return rc;
+}

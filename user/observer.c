@@ -1,0 +1,586 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Loader of bpf/observer.bpf.c, in the style of libbpf-tools: open, set the
+ * read-only settings, probe which hooks this kernel has and disable the
+ * others, load, attach one by one so that every missing piece is named. */
+#include "observer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "observer.skel.h"
+#include "util.h"
+
+#define TRACEFS "/sys/kernel/tracing"
+#define VMLINUX_BTF "/sys/kernel/btf/vmlinux"
+#define MAX_LINKS 32
+
+static const struct timed_syscall {
+	enum obs_syscall sc;
+	long nr;
+	const char *name;   /* also names the classic tracepoints */
+} timed_syscalls[] = {
+	{OBS_SC_IO_SUBMIT, SYS_io_submit, "io_submit"},
+	{OBS_SC_IO_URING_ENTER, SYS_io_uring_enter, "io_uring_enter"},
+	{OBS_SC_PWRITEV, SYS_pwritev, "pwritev"},
+	{OBS_SC_PREADV, SYS_preadv, "preadv"},
+	{OBS_SC_PWRITEV2, SYS_pwritev2, "pwritev2"},
+	{OBS_SC_PREADV2, SYS_preadv2, "preadv2"},
+	{OBS_SC_PWRITE64, SYS_pwrite64, "pwrite64"},
+	{OBS_SC_PREAD64, SYS_pread64, "pread64"},
+	{OBS_SC_FALLOCATE, SYS_fallocate, "fallocate"},
+	{OBS_SC_FDATASYNC, SYS_fdatasync, "fdatasync"},
+};
+#define N_TIMED_SYSCALLS (sizeof(timed_syscalls) / sizeof(timed_syscalls[0]))
+
+/* Hooks the observer works without, each with what is lost. */
+static const struct optional_hook {
+	const char *what;
+	const char *lost;
+	const char *progs[4];
+} optional_hooks[] = {
+	{"off-CPU", "offcpu_us stays 0", {"sched_switch"}},
+	{"ext4 alloc", "alloc_us stays 0 on ext4",
+	 {"ext4_ext_map_enter", "ext4_ext_map_exit", "ext4_ind_map_enter", "ext4_ind_map_exit"}},
+	{"xfs alloc", "alloc_us stays 0 on xfs",
+	 {"xfs_log_reserve", "xfs_iomap_alloc", "xfs_alloc_file_space"}},
+	{"direct I/O", "io_submit reads its iocbs from user memory (slower)",
+	 {"iomap_dio_rw_begin"}},
+	{"io_uring", "io_uring_enter is not attributed to any disk", {"uring_submit_req"}},
+};
+#define N_OPTIONAL_HOOKS (sizeof(optional_hooks) / sizeof(optional_hooks[0]))
+
+struct observer {
+	struct observer_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link *links[MAX_LINKS];
+	size_t n_links;
+	int ncpus;
+	struct obs_disk_stats *percpu;   /* read buffer, one per CPU */
+	double realtime_offset;          /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+	const struct observer_callbacks *cb;   /* during observer_poll() */
+	char hooks[512];
+};
+
+const char *obs_syscall_name(enum obs_syscall sc)
+{
+	for (size_t i = 0; i < N_TIMED_SYSCALLS; i++)
+		if (timed_syscalls[i].sc == sc)
+			return timed_syscalls[i].name;
+	return "?";
+}
+
+/* The kernel's MINORBITS is 20; glibc's makedev() spreads the numbers
+ * differently. The one place the two encodings meet. */
+uint64_t observer_dev_from_kernel(uint64_t kdev)
+{
+	return makedev(kdev >> 20, kdev & ((1U << 20) - 1));
+}
+
+uint64_t observer_dev_to_kernel(uint64_t dev)
+{
+	return ((uint64_t)major(dev) << 20) | minor(dev);
+}
+
+static double clock_seconds(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* libbpf's warnings always, its chatter with -v. */
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return level == LIBBPF_WARN || log_verbose ? vfprintf(stderr, fmt, ap) : 0;
+}
+
+static int check_prerequisites(void)
+{
+	if (geteuid() != 0) {
+		log_err("watching needs root (CAP_BPF and CAP_PERFMON) to load eBPF programs");
+		return -1;
+	}
+	if (access(VMLINUX_BTF, R_OK) != 0) {
+		log_err("the kernel has no BTF (%s missing: needs CONFIG_DEBUG_INFO_BTF=y)",
+			VMLINUX_BTF);
+		return -1;
+	}
+	return 0;
+}
+
+/* Classic tracepoints are found through tracefs; mount it when missing. */
+static void ensure_tracefs(void)
+{
+	if (access(TRACEFS "/events", F_OK) == 0)
+		return;
+	if (mount("nodev", TRACEFS, "tracefs", 0, NULL) != 0)
+		log_info("cannot mount tracefs on %s: %s", TRACEFS, strerror(errno));
+	else
+		log_info("mounted tracefs on %s", TRACEFS);
+}
+
+static struct btf *vmlinux_btf(void)
+{
+	static struct btf *btf;
+	if (!btf)
+		btf = btf__load_vmlinux_btf();
+	return libbpf_get_error(btf) ? NULL : btf;
+}
+
+/* Is tracepoint tp known to BTF: vmlinux's, or that of the loaded module
+ * its name starts with (xfs_iomap_alloc -> /sys/kernel/btf/xfs)? */
+static bool tp_in_btf(const char *tp)
+{
+	struct btf *base = vmlinux_btf();
+	char type[128], module[64];
+
+	if (!base)
+		return false;
+	snprintf(type, sizeof(type), "btf_trace_%s", tp);
+	if (btf__find_by_name_kind(base, type, BTF_KIND_TYPEDEF) > 0)
+		return true;
+	snprintf(module, sizeof(module), "%.*s", (int)strcspn(tp, "_"), tp);
+	char *path = xasprintf("/sys/kernel/btf/%s", module);
+	struct btf *mod = btf__parse_split(path, base);
+	free(path);
+	if (libbpf_get_error(mod))
+		return false;
+	bool found = btf__find_by_name_kind(mod, type, BTF_KIND_TYPEDEF) > 0;
+	btf__free(mod);
+	return found;
+}
+
+/* Does the kernel let tp_btf programs load at all (some lockdown policies
+ * refuse BTF-typed tracing)? Load a two-instruction one on sched_switch. */
+static bool tp_btf_allowed(void)
+{
+	struct btf *btf = vmlinux_btf();
+	struct bpf_insn ret0[] = {
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP);
+
+	if (!btf)
+		return false;
+	int id = btf__find_by_name_kind(btf, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
+	if (id <= 0)
+		return false;
+	opts.attach_btf_id = id;
+	int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", ret0, 2, &opts);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static bool classic_syscall_tps_present(void)
+{
+	return access(TRACEFS "/events/syscalls/sys_enter_io_submit", F_OK) == 0;
+}
+
+static const char *prog_tracepoint(const struct bpf_program *p)
+{
+	const char *sec = bpf_program__section_name(p);
+	const char *slash = strchr(sec, '/');
+	return slash ? slash + 1 : sec;
+}
+
+static struct bpf_program *prog(struct observer *o, const char *name)
+{
+	return bpf_object__find_program_by_name(o->skel->obj, name);
+}
+
+static void set_autoload(struct observer *o, const char *const *names, size_t n, bool on)
+{
+	for (size_t i = 0; i < n && names[i]; i++)
+		bpf_program__set_autoload(prog(o, names[i]), on);
+}
+
+static const char *const raw_syscall_progs[] = {"btf_sys_enter", "btf_sys_exit"};
+
+/* The classic tracepoints: tp_enter_<syscall> each, one tp_sys_exit for all. */
+static void set_classic_autoload(struct observer *o, bool on)
+{
+	char name[64];
+
+	for (size_t i = 0; i < N_TIMED_SYSCALLS; i++) {
+		snprintf(name, sizeof(name), "tp_enter_%s", timed_syscalls[i].name);
+		bpf_program__set_autoload(prog(o, name), on);
+	}
+	bpf_program__set_autoload(prog(o, "tp_sys_exit"), on);
+}
+
+/* Picks the syscall hooks. The classic per-syscall tracepoints are the
+ * default: they only fire for the syscalls timed, while raw sys_enter/exit
+ * run a program for every syscall of every process (docs/BENCHMARKS.md). */
+static int choose_syscall_hooks(struct observer *o, enum observer_syscall_hooks want,
+				bool tp_btf_ok, enum observer_syscall_hooks *got)
+{
+	bool raw_ok = tp_btf_ok && tp_in_btf("sys_enter") && tp_in_btf("sys_exit");
+	bool classic_ok = classic_syscall_tps_present();
+
+	if (want == OBSERVER_HOOKS_RAW_SYSCALLS && !raw_ok) {
+		log_err("tp_btf raw_syscalls sys_enter/sys_exit are not available on this kernel");
+		return -1;
+	}
+	if (want == OBSERVER_HOOKS_SYSCALLS && !classic_ok) {
+		log_err("the syscalls:sys_enter_* tracepoints are missing "
+			"(CONFIG_FTRACE_SYSCALLS, tracefs at " TRACEFS ")");
+		return -1;
+	}
+	if (want == OBSERVER_HOOKS_AUTO)
+		want = classic_ok ? OBSERVER_HOOKS_SYSCALLS : OBSERVER_HOOKS_RAW_SYSCALLS;
+	if (want == OBSERVER_HOOKS_RAW_SYSCALLS && !raw_ok) {
+		log_err("no syscall hook: neither syscalls:sys_enter_* tracepoints nor "
+			"tp_btf raw_syscalls are available");
+		return -1;
+	}
+	bool raw = want == OBSERVER_HOOKS_RAW_SYSCALLS;
+	set_autoload(o, raw_syscall_progs, 2, raw);
+	set_classic_autoload(o, !raw);
+	*got = want;
+	return 0;
+}
+
+/* Disables optional hook groups whose tracepoints this kernel lacks. */
+static void probe_optional_hooks(struct observer *o, bool tp_btf_ok, bool on[N_OPTIONAL_HOOKS])
+{
+	for (size_t g = 0; g < N_OPTIONAL_HOOKS; g++) {
+		const struct optional_hook *h = &optional_hooks[g];
+		const char *missing = NULL;
+		for (size_t i = 0; i < 4 && h->progs[i] && !missing; i++)
+			if (!tp_btf_ok || !tp_in_btf(prog_tracepoint(prog(o, h->progs[i]))))
+				missing = prog_tracepoint(prog(o, h->progs[i]));
+		on[g] = !missing;
+		if (missing) {
+			log_err("warning: %s: tracepoint %s %s: %s", h->what, missing,
+				tp_btf_ok ? "not found" : "not usable (tp_btf refused)", h->lost);
+			set_autoload(o, h->progs, 4, false);
+		}
+	}
+}
+
+static void set_settings(struct observer *o, const struct observer_options *opts)
+{
+	struct observer_bpf__rodata *ro = o->skel->rodata;
+
+	ro->stall_threshold_ns = opts->stall_threshold_ns ? opts->stall_threshold_ns : 1000000;
+	if (opts->comm && *opts->comm) {
+		ro->comm_filter_on = true;
+		strncpy((char *)ro->comm_filter, opts->comm, OBS_COMM_LEN - 1);
+	}
+	for (size_t i = 0; i < N_TIMED_SYSCALLS; i++)
+		if (timed_syscalls[i].nr < OBS_SYSCALL_TABLE)
+			ro->syscall_kind[timed_syscalls[i].nr] = timed_syscalls[i].sc;
+}
+
+static int keep_link(struct observer *o, struct bpf_link *link, const char *what)
+{
+	if (!link) {
+		log_err("cannot attach %s: %s", what, strerror(errno));
+		return -1;
+	}
+	o->links[o->n_links++] = link;
+	return 0;
+}
+
+static int attach_classic_syscalls(struct observer *o)
+{
+	struct bpf_program *exit = prog(o, "tp_sys_exit");
+	char name[64];
+
+	for (size_t i = 0; i < N_TIMED_SYSCALLS; i++) {
+		snprintf(name, sizeof(name), "tp_enter_%s", timed_syscalls[i].name);
+		if (keep_link(o, bpf_program__attach(prog(o, name)), name))
+			return -1;
+		snprintf(name, sizeof(name), "sys_exit_%s", timed_syscalls[i].name);
+		if (keep_link(o, bpf_program__attach_tracepoint(exit, "syscalls", name), name))
+			return -1;
+	}
+	return 0;
+}
+
+static int attach_all(struct observer *o, enum observer_syscall_hooks sys, const bool on[])
+{
+	if (sys == OBSERVER_HOOKS_SYSCALLS) {
+		if (attach_classic_syscalls(o))
+			return -1;
+	} else {
+		for (int i = 0; i < 2; i++)
+			if (keep_link(o, bpf_program__attach(prog(o, raw_syscall_progs[i])),
+				      raw_syscall_progs[i]))
+				return -1;
+	}
+	for (size_t g = 0; g < N_OPTIONAL_HOOKS; g++)
+		for (size_t i = 0; on[g] && i < 4 && optional_hooks[g].progs[i]; i++)
+			if (keep_link(o, bpf_program__attach(prog(o, optional_hooks[g].progs[i])),
+				      optional_hooks[g].progs[i]))
+				return -1;
+	return 0;
+}
+
+static void describe_hooks(struct observer *o, enum observer_syscall_hooks sys, const bool on[])
+{
+	int n = snprintf(o->hooks, sizeof(o->hooks), "syscalls: %s",
+			 sys == OBSERVER_HOOKS_SYSCALLS
+				 ? "tracepoint syscalls:sys_{enter,exit}_<name>"
+				 : "tp_btf raw_syscalls:sys_{enter,exit}");
+	for (size_t g = 0; g < N_OPTIONAL_HOOKS && n < (int)sizeof(o->hooks); g++)
+		n += snprintf(o->hooks + n, sizeof(o->hooks) - n, "; %s: %s", optional_hooks[g].what,
+			      on[g] ? "tp_btf" : "missing");
+}
+
+static int load_error(int err)
+{
+	if (err == -EPERM || err == -EACCES)
+		log_err("the kernel refused to load the eBPF programs (%s): root with "
+			"CAP_BPF/CAP_PERFMON needed; lockdown may forbid it", strerror(-err));
+	else
+		log_err("cannot load the eBPF programs: %s (run with -v for the verifier log)",
+			strerror(-err));
+	return -1;
+}
+
+static void deliver_stall(struct observer *o, const struct obs_event *e)
+{
+	struct observer_stall s = {
+		.ts = (double)e->ts_ns / 1e9 + o->realtime_offset,
+		.pid = e->pid,
+		.tid = e->tid,
+		.dev = observer_dev_from_kernel(e->dev),
+		.ino = e->ino,
+		.syscall = e->syscall,
+		.duration_ns = e->duration_ns,
+		.alloc_ns = e->alloc_ns,
+		.offcpu_ns = e->offcpu_ns,
+		.bytes = e->bytes,
+		.iocbs = e->iocbs,
+	};
+
+	memcpy(s.thread, e->comm, sizeof(s.thread));
+	s.thread[sizeof(s.thread) - 1] = '\0';
+	o->cb->stall(&s, o->cb->ctx);
+}
+
+static int handle_event(void *ctx, void *data, size_t size)
+{
+	struct observer *o = ctx;
+	const struct obs_event *e = data;
+
+	if (size < sizeof(*e) || !o->cb)
+		return 0;
+	if (e->type == OBS_EVENT_STALL && o->cb->stall)
+		deliver_stall(o, e);
+	else if (e->type == OBS_EVENT_NEW_FILE && o->cb->new_file)
+		o->cb->new_file(e->pid, observer_dev_from_kernel(e->dev), e->ino, o->cb->ctx);
+	return 0;
+}
+
+/* Every stats slot starts free. */
+static int fill_free_slots(struct observer *o)
+{
+	int fd = bpf_map__fd(o->skel->maps.free_slots);
+
+	for (__u32 slot = 0; slot < OBS_MAX_DISKS; slot++)
+		if (bpf_map_update_elem(fd, NULL, &slot, 0)) {
+			log_err("cannot fill the stats slot queue: %s", strerror(errno));
+			return -1;
+		}
+	return 0;
+}
+
+static int open_and_load(struct observer *o, const struct observer_options *opts)
+{
+	enum observer_syscall_hooks sys;
+	bool on[N_OPTIONAL_HOOKS];
+
+	o->skel = observer_bpf__open();
+	if (!o->skel) {
+		log_err("cannot open the eBPF object: %s", strerror(errno));
+		return -1;
+	}
+	set_settings(o, opts);
+	bool tp_btf_ok = tp_btf_allowed();
+	if (choose_syscall_hooks(o, opts->syscall_hooks, tp_btf_ok, &sys))
+		return -1;
+	probe_optional_hooks(o, tp_btf_ok, on);
+	int err = observer_bpf__load(o->skel);
+	if (err)
+		return load_error(err);
+	if (fill_free_slots(o) || attach_all(o, sys, on))
+		return -1;
+	describe_hooks(o, sys, on);
+	return 0;
+}
+
+int observer_open(const struct observer_options *opts, struct observer **out)
+{
+	struct observer *o;
+
+	*out = NULL;
+	if (check_prerequisites())
+		return -1;
+	libbpf_set_print(libbpf_quiet);
+	ensure_tracefs();
+	o = xcalloc(1, sizeof(*o));
+	o->ncpus = libbpf_num_possible_cpus();
+	if (o->ncpus <= 0 || open_and_load(o, opts)) {
+		observer_close(o);
+		return -1;
+	}
+	o->percpu = xcalloc(o->ncpus, sizeof(*o->percpu));
+	o->rb = ring_buffer__new(bpf_map__fd(o->skel->maps.events), handle_event, o, NULL);
+	if (!o->rb) {
+		log_err("cannot open the event ring buffer: %s", strerror(errno));
+		observer_close(o);
+		return -1;
+	}
+	o->realtime_offset = clock_seconds(CLOCK_REALTIME) - clock_seconds(CLOCK_MONOTONIC);
+	*out = o;
+	return 0;
+}
+
+void observer_close(struct observer *o)
+{
+	if (!o)
+		return;
+	ring_buffer__free(o->rb);
+	for (size_t i = 0; i < o->n_links; i++)
+		bpf_link__destroy(o->links[i]);
+	observer_bpf__destroy(o->skel);
+	free(o->percpu);
+	free(o);
+}
+
+const char *observer_hooks(const struct observer *o)
+{
+	return o->hooks;
+}
+
+int observer_watch_tgid(struct observer *o, pid_t tgid, bool watch)
+{
+	int fd = bpf_map__fd(o->skel->maps.watched);
+	__u32 key = tgid;
+	__u8 one = 1;
+
+	if (watch ? bpf_map_update_elem(fd, &key, &one, BPF_ANY)
+		  : bpf_map_delete_elem(fd, &key) && errno != ENOENT)
+		return -errno;
+	__atomic_fetch_add(&o->skel->data->watch_gen, 1, __ATOMIC_SEQ_CST);  /* threads re-check */
+	return 0;
+}
+
+size_t observer_watched(const struct observer *o, pid_t **out)
+{
+	int fd = bpf_map__fd(o->skel->maps.watched);
+	size_t n = 0, cap = 16;
+	pid_t *v = xcalloc(cap, sizeof(*v));
+	__u32 key, next;
+	__u32 *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		if (n == cap)
+			v = xrealloc(v, (cap *= 2) * sizeof(*v));
+		v[n++] = next;
+		key = next;
+		prev = &key;
+	}
+	*out = v;
+	return n;
+}
+
+int observer_poll(struct observer *o, int timeout_ms, const struct observer_callbacks *cb)
+{
+	o->cb = cb;
+	int n = ring_buffer__poll(o->rb, timeout_ms);
+	o->cb = NULL;
+	return n;
+}
+
+/* Sum one key's per-CPU values; the max of the closed interval `epoch`. */
+static void sum_cpus(const struct observer *o, __u64 epoch, struct agg_counters *c)
+{
+	for (int cpu = 0; cpu < o->ncpus; cpu++) {
+		const struct obs_disk_stats *s = &o->percpu[cpu];
+		c->count += s->count;
+		c->iocbs += s->iocbs;
+		c->bytes += s->bytes;
+		c->sum_ns += s->sum_ns;
+		c->alloc_ns += s->alloc_ns;
+		c->offcpu_ns += s->offcpu_ns;
+		c->stalls += s->stalls;
+		for (int i = 0; i < OBS_SLOTS; i++)
+			c->slots[i] += s->slots[i];
+		if (s->max_epoch[epoch & 1] == epoch && s->max_ns[epoch & 1] > c->interval_max_ns)
+			c->interval_max_ns = s->max_ns[epoch & 1];
+	}
+}
+
+int observer_read(struct observer *o, struct agg_snapshot *out)
+{
+	int slots_fd = bpf_map__fd(o->skel->maps.disk_slots);
+	int stats_fd = bpf_map__fd(o->skel->maps.disk_stats);
+	struct obs_disk_key key, next, *prev = NULL;
+	__u64 closed = __atomic_fetch_add(&o->skel->bss->interval_epoch, 1, __ATOMIC_SEQ_CST);
+	__u32 slot;
+
+	agg_snapshot_clear(out);
+	while (bpf_map_get_next_key(slots_fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(slots_fd, &key, &slot) ||
+		    bpf_map_lookup_elem(stats_fd, &slot, o->percpu))
+			continue;  /* forgotten meanwhile */
+		struct agg_key k = {
+			.dev = observer_dev_from_kernel(key.dev),
+			.ino = key.ino,
+			.syscall = key.syscall,
+		};
+		sum_cpus(o, closed, &agg_snapshot_add(out, &k)->c);
+	}
+	return 0;
+}
+
+int observer_forget(struct observer *o, const struct agg_key *k)
+{
+	struct obs_disk_key key = {
+		.dev = observer_dev_to_kernel(k->dev),
+		.ino = k->ino,
+		.syscall = k->syscall,
+	};
+	struct obs_disk_key none = {0};
+	int slots_fd = bpf_map__fd(o->skel->maps.disk_slots);
+	__u32 slot;
+
+	if (bpf_map_lookup_elem(slots_fd, &key, &slot))
+		return -ENOENT;
+	/* Threads holding the slot in their cache stop using it first. */
+	bpf_map_update_elem(bpf_map__fd(o->skel->maps.slot_owner), &slot, &none, BPF_ANY);
+	bpf_map_delete_elem(slots_fd, &key);
+	memset(o->percpu, 0, o->ncpus * sizeof(*o->percpu));
+	bpf_map_update_elem(bpf_map__fd(o->skel->maps.disk_stats), &slot, o->percpu, BPF_ANY);
+	return bpf_map_update_elem(bpf_map__fd(o->skel->maps.free_slots), NULL, &slot, 0) ? -errno : 0;
+}
+
+
+uint64_t observer_lost_events(const struct observer *o)
+{
+	return __atomic_load_n(&o->skel->bss->lost_events, __ATOMIC_RELAXED);
+}
+
+uint64_t observer_untracked(const struct observer *o)
+{
+	return __atomic_load_n(&o->skel->bss->untracked, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The eBPF observer (bpf/observer.bpf.c): load, attach, watch processes,
+ * deliver stall events and read per-disk cumulative statistics. */
+#ifndef AIOGUARD_OBSERVER_USER_H
+#define AIOGUARD_OBSERVER_USER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../bpf/observer.h"
+#include "aggregate.h"
+
+/* Which tracepoints time the syscalls (both cover the same syscalls). */
+enum observer_syscall_hooks {
+	OBSERVER_HOOKS_AUTO,        /* the cheaper one this kernel allows */
+	OBSERVER_HOOKS_RAW_SYSCALLS,/* tp_btf raw_syscalls sys_enter/sys_exit */
+	OBSERVER_HOOKS_SYSCALLS,    /* classic syscalls:sys_{enter,exit}_<name> */
+};
+
+struct observer_options {
+	uint64_t stall_threshold_ns;     /* 0: 1 ms */
+	const char *comm;                /* also watch every process of this
+	                                    name (its main thread's comm, 15
+	                                    chars at most) once it submits I/O */
+	enum observer_syscall_hooks syscall_hooks;
+};
+
+struct observer_stall {
+	double ts;                /* seconds since the epoch (CLOCK_REALTIME) */
+	pid_t pid, tid;
+	char thread[OBS_COMM_LEN];
+	uint64_t dev, ino;        /* stat() encoding */
+	enum obs_syscall syscall;
+	uint64_t duration_ns, alloc_ns, offcpu_ns, bytes;
+	uint32_t iocbs;
+};
+
+struct observer_callbacks {
+	void (*stall)(const struct observer_stall *stall, void *ctx);
+	/* The first submission of some process to (dev, ino) with a syscall:
+	 * the moment to name the file, while the process still has it open. */
+	void (*new_file)(pid_t pid, uint64_t dev, uint64_t ino, void *ctx);
+	void *ctx;
+};
+
+struct observer;
+
+/* Open, load and attach. Errors are said on stderr in words (not root, no
+ * BTF, a hook missing and what is lost); -1 then, 0 on success. */
+int observer_open(const struct observer_options *opts, struct observer **out);
+void observer_close(struct observer *o);
+
+/* What was attached, one line, for the log. */
+const char *observer_hooks(const struct observer *o);
+
+/* Start (watch) or stop timing the submissions of a process. */
+int observer_watch_tgid(struct observer *o, pid_t tgid, bool watch);
+/* The watched processes, including those the comm filter added. Returns the
+ * count; *out is malloc()ed. */
+size_t observer_watched(const struct observer *o, pid_t **out);
+
+/* Wait up to timeout_ms for events and hand each to its callback. Returns
+ * the number handled, or -errno (-EINTR when a signal arrived). */
+int observer_poll(struct observer *o, int timeout_ms, const struct observer_callbacks *cb);
+
+/* Cumulative statistics of every (disk, syscall) seen so far, replacing
+ * *out's contents; closes the current interval for interval_max_ns. */
+int observer_read(struct observer *o, struct agg_snapshot *out);
+
+/* Stop counting a (disk, syscall), typically one idle for long: its slot
+ * is reused (there are OBS_MAX_DISKS). Counting restarts from zero should
+ * it be used again. 0, or -ENOENT when not counted. */
+int observer_forget(struct observer *o, const struct agg_key *key);
+
+/* Events lost because the ring buffer was full. */
+uint64_t observer_lost_events(const struct observer *o);
+/* Submissions not counted because all OBS_MAX_DISKS slots were taken. */
+uint64_t observer_untracked(const struct observer *o);
+
+/* "io_submit", "pwritev", …; "?" for anything else. */
+const char *obs_syscall_name(enum obs_syscall sc);
+
+/* The kernel's dev_t (MAJOR << 20 | MINOR) as stat() reports st_dev, and back. */
+uint64_t observer_dev_from_kernel(uint64_t kdev);
+uint64_t observer_dev_to_kernel(uint64_t dev);
+
+#endif
