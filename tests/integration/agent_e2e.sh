@@ -3,8 +3,6 @@
 # qcow2 (vda) and a preallocated raw (vdb) on a loop-mounted ext4, both
 # io='native' cache='none'. Extending writes go into vda through QEMU's own
 # block layer; the agent must switch vda (and only vda) to threads.
-# Thresholds are lowered: a loop device allocates in ~0.1-1 ms, not the
-# several ms of a real disk.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -12,54 +10,7 @@ make_workdir
 loopfs_make ext4 1024
 libvirtd_start
 
-URI=qemu:///system
-DOM=aioguard-agent-$$
-KNOBS=(--interval 2 --threshold-us 200 --stalls-per-window 3 --bad-windows 2 --history-windows 3 --listen off)
-
-new_domain() {
-	rm -f "$LOOP_MNT/sparse.qcow2" "$LOOP_MNT/prealloc.raw"
-	qemu-img create -q -f qcow2 "$LOOP_MNT/sparse.qcow2" 2G
-	qemu-img create -q -f raw -o preallocation=falloc "$LOOP_MNT/prealloc.raw" 128M
-	domain_define_start "$DOM" "$(domain_xml "$DOM" \
-		"$(file_disk "$LOOP_MNT/sparse.qcow2" vda qcow2 native)" \
-		"$(file_disk "$LOOP_MNT/prealloc.raw" vdb raw native)")"
-	virsh -c "$URI" dumpxml --inactive "$DOM" >"$WORKDIR/before.xml"
-}
-
-# Extending 1 MiB writes into the sparse qcow2 until told to stop.
-drive_writes() {
-	local off=0
-	while [ ! -e "$WORKDIR/stop-writes" ]; do
-		qemu_io "$DOM" 0 "aio_write -P 7 ${off}M 1M" >/dev/null 2>&1 || true
-		off=$(((off + 1) % 2000))
-	done
-}
-
-# run_agent MODE...: start the agent in the background, logs in $WORKDIR
-run_agent() {
-	"$AIOGUARD" run -c "$URI" "$@" "${KNOBS[@]}" --state-dir "$WORKDIR/state" \
-		--audit-log "$WORKDIR/audit.jsonl" >"$WORKDIR/agent.out" 2>"$WORKDIR/agent.err" &
-	AGENT_PID=$!
-	at_exit "kill $AGENT_PID"
-}
-
-# wait_audit RESULT SECONDS: until the audit log has a decision with that result
-wait_audit() {
-	local i
-	for i in $(seq $(($2 * 5))); do
-		grep -q "\"result\":\"$1\"" "$WORKDIR/audit.jsonl" 2>/dev/null && return 0
-		kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORKDIR/agent.err"; fail "agent died"; }
-		sleep 0.2
-	done
-	cat "$WORKDIR/agent.err"
-	fail "no '$1' decision within $2 s"
-}
-
-stop_agent() {
-	kill -TERM "$AGENT_PID"
-	wait "$AGENT_PID" || fail "agent exited with $? on SIGTERM"
-	grep -q "stopping" "$WORKDIR/agent.err" || fail "agent did not stop cleanly"
-}
+source "$(dirname "$0")/agent_lib.sh"
 
 check_audit_line() {
 	python3 - "$WORKDIR/audit.jsonl" "$1" "$2" <<'PY'
@@ -80,28 +31,21 @@ PY
 say "dry-run: decides, logs, changes nothing"
 new_domain
 run_agent --dry-run
-drive_writes &
-WRITER=$!
-at_exit "touch '$WORKDIR/stop-writes'; kill $WRITER"
+start_writes
 wait_audit dry-run 60
-touch "$WORKDIR/stop-writes"
-wait "$WRITER" || true
+stop_writes
 stop_agent
 check_audit_line dry-run dry-run
 virsh -c "$URI" dumpxml --inactive "$DOM" | cmp -s - "$WORKDIR/before.xml" || fail "dry-run changed the XML"
 [ -z "$(ls -A "$WORKDIR/state/backups" 2>/dev/null)" ] || fail "dry-run wrote a backup"
-virsh -q -c "$URI" destroy "$DOM" >/dev/null
-virsh -q -c "$URI" undefine "$DOM" >/dev/null
-rm -f "$WORKDIR/audit.jsonl" "$WORKDIR/stop-writes"
+remove_domain
 
 say "enforce + save-restore: switches vda on the running QEMU"
 new_domain
 run_agent --enforce --apply save-restore
-drive_writes &
-WRITER=$!
+start_writes
 wait_audit applied 90
-touch "$WORKDIR/stop-writes"
-wait "$WRITER" || true
+stop_writes
 check_audit_line applied enforce
 [ "$(disk_io "$URI" "$DOM" vda --inactive)" = threads ] || fail "persistent vda is not threads"
 [ "$(disk_io "$URI" "$DOM" vdb --inactive)" = native ] || fail "vdb was touched"

@@ -62,19 +62,34 @@ stop_daemon() {
 
 libvirt_answers() { virsh -c qemu:///system version >/dev/null 2>&1; }
 
-# Start virtlogd + libvirtd unless they already answer; stop only what we started.
+# Tests that use libvirtd register here; the last one out stops the daemons
+# the tests started, so concurrent test runs do not pull libvirtd away from
+# each other.
+LIBVIRT_USERS=/run/aioguard-tests/libvirt-users
+
+libvirt_release() {
+	rm -f "$LIBVIRT_USERS/$$"
+	[ -n "$(ls -A "$LIBVIRT_USERS" 2>/dev/null)" ] && return 0
+	if [ -e "$LIBVIRT_USERS/../started-by-tests" ]; then
+		rm -f "$LIBVIRT_USERS/../started-by-tests"
+		stop_daemon libvirtd
+		stop_daemon virtlogd
+	fi
+}
+
+# Start virtlogd + libvirtd unless they already answer.
 libvirtd_start() {
 	[ -e /dev/kvm ] || skip "/dev/kvm missing: this kernel/VM has no KVM"
 	command -v libvirtd >/dev/null || fail "libvirtd not installed (tools/install-deps)"
+	mkdir -p "$LIBVIRT_USERS"
+	touch "$LIBVIRT_USERS/$$"
+	at_exit libvirt_release
 	libvirt_answers && return 0
-	if ! pgrep -x virtlogd >/dev/null; then
-		virtlogd -d
-		at_exit "stop_daemon virtlogd"
-	fi
+	touch "$LIBVIRT_USERS/../started-by-tests"
+	pgrep -x virtlogd >/dev/null || virtlogd -d
 	# one that runs but does not answer is on its way out: let it go
 	pgrep -x libvirtd >/dev/null && stop_daemon libvirtd
 	libvirtd -d
-	at_exit "stop_daemon libvirtd"
 	local i
 	for i in $(seq 100); do
 		libvirt_answers && return 0

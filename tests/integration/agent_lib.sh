@@ -1,0 +1,76 @@
+# shellcheck shell=bash
+# Set-up shared by the agent's end-to-end and fault tests: a running domain
+# with a sparse qcow2 (vda) and a preallocated raw (vdb), both io='native'
+# cache='none', on a loop-mounted ext4; writes that extend vda through QEMU's
+# block layer; the agent in the background. Source after lib.sh, with
+# WORKDIR, LOOP_MNT and libvirtd set up.
+# Thresholds are lowered: a loop device allocates in ~0.1-1 ms, not the
+# several ms of a real disk.
+
+URI=qemu:///system
+DOM=aioguard-agent-$$
+KNOBS=(--interval 2 --threshold-us 200 --stalls-per-window 3 --bad-windows 2 --history-windows 3 --listen off)
+
+new_domain() {
+	rm -f "$LOOP_MNT/sparse.qcow2" "$LOOP_MNT/prealloc.raw"
+	qemu-img create -q -f qcow2 "$LOOP_MNT/sparse.qcow2" 2G
+	qemu-img create -q -f raw -o preallocation=falloc "$LOOP_MNT/prealloc.raw" 128M
+	domain_define_start "$DOM" "$(domain_xml "$DOM" \
+		"$(file_disk "$LOOP_MNT/sparse.qcow2" vda qcow2 native)" \
+		"$(file_disk "$LOOP_MNT/prealloc.raw" vdb raw native)")"
+	virsh -c "$URI" dumpxml --inactive "$DOM" >"$WORKDIR/before.xml"
+}
+
+# Extending 1 MiB writes into the sparse qcow2 until told to stop.
+drive_writes() {
+	local off=0
+	while [ ! -e "$WORKDIR/stop-writes" ]; do
+		qemu_io "$DOM" 0 "aio_write -P 7 ${off}M 1M" >/dev/null 2>&1 || true
+		off=$(((off + 1) % 2000))
+	done
+}
+
+# run_agent MODE...: start the agent in the background, logs in $WORKDIR
+run_agent() {
+	"$AIOGUARD" run -c "$URI" "${KNOBS[@]}" "$@" --state-dir "$WORKDIR/state" \
+		--audit-log "$WORKDIR/audit.jsonl" >"$WORKDIR/agent.out" 2>"$WORKDIR/agent.err" &
+	AGENT_PID=$!
+	at_exit "kill $AGENT_PID"
+}
+
+# wait_audit RESULT SECONDS: until the audit log has a decision with that result
+wait_audit() {
+	local i
+	for i in $(seq $(($2 * 5))); do
+		grep -q "\"result\":\"$1\"" "$WORKDIR/audit.jsonl" 2>/dev/null && return 0
+		kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORKDIR/agent.err"; fail "agent died"; }
+		sleep 0.2
+	done
+	cat "$WORKDIR/agent.err"
+	fail "no '$1' decision within $2 s"
+}
+
+stop_agent() {
+	kill -TERM "$AGENT_PID"
+	wait "$AGENT_PID" || fail "agent exited with $? on SIGTERM"
+	grep -q "stopping" "$WORKDIR/agent.err" || fail "agent did not stop cleanly"
+}
+
+
+start_writes() {
+	rm -f "$WORKDIR/stop-writes"
+	drive_writes &
+	WRITER=$!
+	at_exit "touch '$WORKDIR/stop-writes'; kill $WRITER"
+}
+
+stop_writes() {
+	touch "$WORKDIR/stop-writes"
+	wait "$WRITER" || true
+}
+
+remove_domain() {
+	virsh -q -c "$URI" destroy "$DOM" >/dev/null 2>&1 || true
+	virsh -q -c "$URI" undefine "$DOM" >/dev/null 2>&1 || true
+	rm -f "$WORKDIR/audit.jsonl"
+}
