@@ -12,6 +12,19 @@ libvirtd_start
 
 source "$(dirname "$0")/agent_lib.sh"
 
+# Catch syslog: where no syslog daemon owns /dev/log (CI), listen there.
+if [ ! -e /dev/log ]; then
+	python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("/dev/log")
+with open(sys.argv[1], "ab", buffering=0) as out:
+    while True:
+        out.write(s.recv(65536) + b"\n")' "$WORKDIR/syslog" &
+	at_exit "kill $!; rm -f /dev/log"
+	SYSLOG=$WORKDIR/syslog
+fi
+
 check_audit_line() {
 	python3 - "$WORKDIR/audit.jsonl" "$1" "$2" <<'PY'
 import json, sys
@@ -28,24 +41,27 @@ print("audit:", json.dumps(d)[:600])
 PY
 }
 
-say "dry-run: decides, logs, changes nothing"
+say "dry-run (from the config file): decides, logs, changes nothing"
 new_domain
-run_agent --dry-run
+printf 'mode = dry-run\ncooldown = 0\n' >"$WORKDIR/aioguard.conf"
+run_agent --config "$WORKDIR/aioguard.conf"
 start_writes
 wait_audit dry-run 60
-stop_writes
-stop_agent
 check_audit_line dry-run dry-run
 virsh -c "$URI" dumpxml --inactive "$DOM" | cmp -s - "$WORKDIR/before.xml" || fail "dry-run changed the XML"
 [ -z "$(ls -A "$WORKDIR/state/backups" 2>/dev/null)" ] || fail "dry-run wrote a backup"
-remove_domain
+if [ -n "${SYSLOG:-}" ]; then
+	grep -q "aioguard\[$AGENT_PID\]: dry-run $DOM/vda: native -> threads" "$SYSLOG" ||
+		fail "no syslog line: $(cat "$SYSLOG")"
+	echo "  syslog: $(grep -a -m1 aioguard "$SYSLOG")"
+fi
 
-say "enforce + save-restore: switches vda on the running QEMU"
-new_domain
-run_agent --enforce --apply save-restore
-start_writes
+say "SIGHUP reloads the config: enforce + save-restore switches vda on the running QEMU"
+printf 'mode = enforce\napply = save-restore\ncooldown = 0\n' >"$WORKDIR/aioguard.conf"
+kill -HUP "$AGENT_PID"
 wait_audit applied 90
 stop_writes
+grep -q "SIGHUP: settings reloaded (enforce)" "$WORKDIR/agent.err" || fail "no reload message"
 check_audit_line applied enforce
 [ "$(disk_io "$URI" "$DOM" vda --inactive)" = threads ] || fail "persistent vda is not threads"
 [ "$(disk_io "$URI" "$DOM" vdb --inactive)" = native ] || fail "vdb was touched"
@@ -55,8 +71,10 @@ tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "\"filename\":\"$LOOP_MNT/sparse.qco
 	fail "QEMU does not run vda with aio=threads"
 backup=$(python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if "\"applied\"" in l][0]["backup"])' "$WORKDIR/audit.jsonl")
 same_xml "$backup" "$WORKDIR/before.xml" || fail "backup $backup differs from the XML before the switch"
-say "the agent keeps running after the switch and follows the new QEMU pid"
-sleep 3
+[ "$(stat -c %a "$backup")" = 600 ] || fail "backup mode $(stat -c %a "$backup")"
+say "the agent keeps running after the switch, and decides no more for vda"
+sleep 5
 kill -0 "$AGENT_PID" || fail "agent died after the switch"
+[ "$(grep -c '"result":"applied"' "$WORKDIR/audit.jsonl")" -eq 1 ] || fail "more than one switch applied"
 stop_agent
 echo "PASS"
