@@ -16,11 +16,13 @@
 #define IO_FIXED_FILE_FLAGS 3UL
 
 /* Syscall number and arguments from the user registers the raw syscall
- * tracepoints pass (BTF-typed there, so plain loads). */
+ * tracepoints and the syscall functions get (BTF-typed, so plain loads). */
 #if defined(__TARGET_ARCH_x86)
 #define SYSCALL_NR(regs) ((regs)->orig_ax)
+#define SYSCALL_FN(name) "__x64_sys_" #name  /* the syscall's function */
 #elif defined(__TARGET_ARCH_arm64)
 #define SYSCALL_NR(regs) ((regs)->syscallno)
+#define SYSCALL_FN(name) "__arm64_sys_" #name
 #else
 #error "SYSCALL_NR: add this architecture"
 #endif

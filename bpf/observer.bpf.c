@@ -473,6 +473,36 @@ int tp_sys_exit(struct syscall_exit_record *ctx)
 	return 0;
 }
 
+/* Variant 3: fentry/fexit on the syscall functions themselves. Neither
+ * fires for other syscalls nor puts every task on the slow syscall path as
+ * syscall tracepoints do; some kernels refuse them (lockdown): the loader
+ * probes and falls back. */
+#define SYSCALL_FENTRY(name, kind, a1, a2, a3, a4)			\
+SEC("fentry/" SYSCALL_FN(name))					\
+int BPF_PROG(fentry_##name, struct pt_regs *regs)			\
+{									\
+	on_sys_enter(kind, a1, a2, a3, a4);				\
+	return 0;							\
+}									\
+SEC("fexit/" SYSCALL_FN(name))						\
+int BPF_PROG(fexit_##name, struct pt_regs *regs, long ret)		\
+{									\
+	on_sys_exit(kind, ret);						\
+	return 0;							\
+}
+
+#define REG(i) SYSCALL_ARG##i(regs)
+SYSCALL_FENTRY(io_submit, OBS_SC_IO_SUBMIT, REG(1), REG(2), REG(3), 0)
+SYSCALL_FENTRY(io_uring_enter, OBS_SC_IO_URING_ENTER, REG(1), REG(2), REG(3), REG(4))
+SYSCALL_FENTRY(fallocate, OBS_SC_FALLOCATE, REG(1), REG(2), REG(3), REG(4))
+SYSCALL_FENTRY(pwritev, OBS_SC_PWRITEV, REG(1), 0, 0, 0)
+SYSCALL_FENTRY(preadv, OBS_SC_PREADV, REG(1), 0, 0, 0)
+SYSCALL_FENTRY(pwritev2, OBS_SC_PWRITEV2, REG(1), 0, 0, 0)
+SYSCALL_FENTRY(preadv2, OBS_SC_PREADV2, REG(1), 0, 0, 0)
+SYSCALL_FENTRY(pwrite64, OBS_SC_PWRITE64, REG(1), 0, 0, 0)
+SYSCALL_FENTRY(pread64, OBS_SC_PREAD64, REG(1), 0, 0, 0)
+SYSCALL_FENTRY(fdatasync, OBS_SC_FDATASYNC, REG(1), 0, 0, 0)
+
 /* Off-CPU time of threads inside a timed syscall. */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)

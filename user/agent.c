@@ -17,6 +17,7 @@
 static const char *const result_names[RESULT_COUNT] = {
 	[RESULT_APPLIED] = "applied", [RESULT_DRY_RUN] = "dry-run",
 	[RESULT_FAILED] = "failed", [RESULT_ADVISED] = "advise-only",
+	[RESULT_UNCHANGED] = "unchanged",   /* libvirt already had that mode */
 };
 
 void agent_init(struct agent *a, const struct agent_config *cfg)
@@ -248,6 +249,10 @@ static void audit_decision(struct agent *a, struct agent_disk *d, const struct a
 	json_add_str(o, "reason", dec->reason);
 	json_object_object_add(o, "evidence", evidence_json(a, d, w, n, dec));
 	json_add_str(o, "result", result_names[result]);
+	/* evidence complete -> decided; decided -> XML defined (enforce only) */
+	json_add_double(o, "decision_latency_ms", a->last_decision_latency_s * 1e3);
+	if (result == RESULT_APPLIED || result == RESULT_FAILED)
+		json_add_double(o, "apply_latency_ms", a->last_apply_latency_s * 1e3);
 	json_add_str(o, "message", res && res->message[0] ? res->message : NULL);
 	json_add_str(o, "backup", res && res->backup_path[0] ? res->backup_path : NULL);
 
@@ -272,7 +277,10 @@ static void act(struct agent *a, struct agent_disk *d, const struct adapt_window
 	if (dec->action == ADAPT_SWITCH && !a->cfg.enforce) {
 		result = RESULT_DRY_RUN;
 	} else if (dec->action == ADAPT_SWITCH) {
-		result = apply_decision(a, d, dec, &res) == 0 ? RESULT_APPLIED : RESULT_FAILED;
+		if (apply_decision(a, d, dec, &res) < 0)
+			result = RESULT_FAILED;
+		else
+			result = res.changed ? RESULT_APPLIED : RESULT_UNCHANGED;
 		a->last_apply_latency_s = mono_clock_s() - decided;
 		a->inventory_dirty = true;   /* new io; after save-restore a new pid */
 	}
@@ -337,6 +345,8 @@ void agent_check_open_windows(struct agent *a)
 	struct adapt_window w[ADAPT_MAX_WINDOWS + 1];
 	double now = mono_clock_s();
 
+	if (a->inventory_dirty)   /* never decide from a stale inventory */
+		return;
 	for (size_t i = 0; i < a->ndisks; i++) {
 		struct agent_disk *d = &a->disks[i];
 		if (!d->cur_grew || !d->disk)
@@ -391,7 +401,7 @@ void agent_close_window(struct agent *a)
 		push_window(d, &w);
 		d->cur = (struct adapt_window){0};
 		d->cur_grew = false;
-		if (d->disk)
+		if (d->disk && !a->inventory_dirty)
 			decide(a, d, d->win, d->nwin, now);
 	}
 	free(rows);
@@ -445,6 +455,7 @@ static void write_recommendations(struct agent *a, FILE *f)
 		advise_disk(&facts, &adv);
 		r[i] = (struct prom_recommendation){
 			a->disks[i].domain, a->disks[i].target, a->disks[i].source,
+			io_mode_name(x->io) ? io_mode_name(x->io) : "default",
 			io_mode_name(adv.recommended) ? io_mode_name(adv.recommended) : "none",
 		};
 	}
@@ -464,9 +475,7 @@ static void write_agent_metrics(struct agent *a, FILE *f)
 	prom_family(f, "aioguard_bpf_events_lost_total", "counter",
 		    "Stall events lost because the BPF ring buffer was full.");
 	prom_sample(f, "aioguard_bpf_events_lost_total", NULL, (double)observer_lost_events(a->obs));
-	prom_family(f, "aioguard_bpf_programs_attached", "gauge", "1 for the hooks the observer attached.");
-	const char *hooks[] = {"hooks", observer_hooks(a->obs), NULL};
-	prom_sample(f, "aioguard_bpf_programs_attached", hooks, 1);
+	prom_write_bpf_hooks(f, observer_hooks(a->obs));
 	prom_family(f, "aioguard_libvirt_up", "gauge", "1 while the agent is connected to libvirt.");
 	prom_sample(f, "aioguard_libvirt_up", NULL, a->conn ? 1 : 0);
 	prom_family(f, "aioguard_watched_disks", "gauge", "Disks the agent watches and may switch.");

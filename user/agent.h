@@ -33,7 +33,7 @@ struct agent_disk {
 	const struct disk *disk;       /* in agent.inv; NULL when gone */
 };
 
-enum { RESULT_APPLIED, RESULT_DRY_RUN, RESULT_FAILED, RESULT_ADVISED, RESULT_COUNT };
+enum { RESULT_APPLIED, RESULT_DRY_RUN, RESULT_FAILED, RESULT_ADVISED, RESULT_UNCHANGED, RESULT_COUNT };
 
 struct agent {
 	struct agent_config cfg;

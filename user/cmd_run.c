@@ -15,6 +15,7 @@
 #include "config.h"
 #include "events.h"
 #include "metrics_http.h"
+#include "privs.h"
 #include "util.h"
 #include "virt.h"
 
@@ -267,11 +268,22 @@ static int open_outputs(struct run *r)
 		if (!r->a.events)
 			return log_err("--events %s: %s", r->events_path, strerror(errno)), -1;
 	}
-	if (c->listen[0] && strcmp(c->listen, "off")) {
-		r->http = metrics_http_start(c->listen, err, sizeof(err));
-		if (!r->http)
-			return log_err("%s", err), -1;
-	}
+	return 0;
+}
+
+/* After privileges are dropped: the server's thread gets none of them. */
+static int start_metrics(struct run *r)
+{
+	const char *listen = r->a.cfg.listen;
+	char err[512];
+
+	if (!listen[0] || !strcmp(listen, "off"))
+		return 0;
+	r->http = metrics_http_start(listen, err, sizeof(err));
+	if (!r->http)
+		return log_err("%s", err), -1;
+	fprintf(stderr, "aioguard: metrics on http://%.*s:%u/metrics\n",
+		(int)(strrchr(listen, ':') - listen), listen, metrics_http_port(r->http));
 	return 0;
 }
 
@@ -295,6 +307,8 @@ static int start(struct run *r)
 			       r->a.cfg.uri[0] ? r->a.cfg.uri : "(default URI)", virt_last_error()), -1;
 	agent_refresh(&r->a);
 	observer_read(r->a.obs, &r->a.prev);
+	if (privs_drop_after_attach() < 0 || start_metrics(r) < 0)
+		return -1;
 	fprintf(stderr, "aioguard: running (%s, apply %s), %zu disks watched; attached: %s\n",
 		r->a.cfg.enforce ? "enforce" : "dry-run",
 		r->a.cfg.save_restore ? "save-restore" : "next-boot", r->a.ndisks,

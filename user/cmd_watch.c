@@ -105,8 +105,10 @@ static void usage(FILE *out)
 		"      --json            JSON lines: {\"type\":\"disk\"} per disk, syscall and\n"
 		"                        interval with submissions; {\"type\":\"stall\"} per\n"
 		"                        stall; {\"type\":\"summary\"} at the end\n"
-		"      --hooks KIND      syscall hooks: auto (default), syscalls (classic\n"
-		"                        per-syscall tracepoints), raw (tp_btf raw_syscalls)\n"
+		"      --hooks KIND      what times the syscalls: auto (default: the first\n"
+		"                        the kernel allows of fentry, syscalls, raw),\n"
+		"                        fentry (fentry/fexit), syscalls (per-syscall\n"
+		"                        tracepoints), raw (tp_btf raw_syscalls)\n"
 		"  -v, --verbose         say more (libbpf messages, mounts)\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -143,6 +145,8 @@ static int parse_hooks(const char *s, enum observer_syscall_hooks *out)
 		*out = OBSERVER_HOOKS_SYSCALLS;
 	else if (!strcmp(s, "raw"))
 		*out = OBSERVER_HOOKS_RAW_SYSCALLS;
+	else if (!strcmp(s, "fentry"))
+		*out = OBSERVER_HOOKS_FENTRY;
 	else
 		return -1;
 	return 0;
@@ -194,7 +198,7 @@ static int parse_args(int argc, char **argv, struct watch_opts *o)
 		case OPT_JSON: o->json = true; break;
 		case OPT_HOOKS:
 			if (parse_hooks(optarg, &o->hooks))
-				return log_err("--hooks: auto, syscalls or raw, got '%s'", optarg), -1;
+				return log_err("--hooks: auto, fentry, syscalls or raw, got '%s'", optarg), -1;
 			break;
 		case 'v': log_verbose = true; break;
 		case 'h': usage(stdout); return 1;

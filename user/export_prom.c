@@ -66,13 +66,15 @@ static void write_histogram(FILE *f, const struct prom_disk_series *s, size_t n)
 			const char *l[] = {DISK_LABELS(d), "le", le, NULL};
 			prom_sample(f, "aioguard_submit_duration_seconds_bucket", l, (double)cumulative);
 		}
-		/* +Inf equals _count by construction: the kernel counts each
-		 * submission once, in one slot and in the total. */
+		/* The kernel counts each submission once, in one slot and in the
+		 * total, but a per-CPU update read half-way may show the slot
+		 * before the total: never let a bucket exceed +Inf (= _count). */
+		uint64_t total = d->count > cumulative ? d->count : cumulative;
 		const char *inf[] = {DISK_LABELS(d), "le", "+Inf", NULL};
-		prom_sample(f, "aioguard_submit_duration_seconds_bucket", inf, (double)d->count);
+		prom_sample(f, "aioguard_submit_duration_seconds_bucket", inf, (double)total);
 		const char *l[] = {DISK_LABELS(d), NULL};
 		prom_sample(f, "aioguard_submit_duration_seconds_sum", l, (double)d->sum_ns / 1e9);
-		prom_sample(f, "aioguard_submit_duration_seconds_count", l, (double)d->count);
+		prom_sample(f, "aioguard_submit_duration_seconds_count", l, (double)total);
 	}
 }
 
@@ -118,10 +120,30 @@ void prom_write_recommendations(FILE *f, const struct prom_recommendation *r, si
 {
 	static const char name[] = "aioguard_recommended_io_mode";
 	prom_family(f, name, "gauge",
-		    "1 for the AIO mode aioguard recommends for the disk (io_mode=\"none\": no recommendation).");
+		    "1 for the AIO mode aioguard recommends for the disk (recommended), next to the mode it runs (io_mode); recommended=\"none\": no recommendation.");
 	for (size_t i = 0; i < n; i++) {
 		const char *l[] = {"domain", r[i].domain, "target", r[i].target, "source", r[i].source,
-				   "io_mode", r[i].recommended, NULL};
+				   "io_mode", r[i].io_mode, "recommended", r[i].recommended, NULL};
 		prom_sample(f, name, l, 1);
+	}
+}
+
+void prom_write_bpf_hooks(FILE *f, const char *summary)
+{
+	static const char name[] = "aioguard_bpf_programs_attached";
+	prom_family(f, name, "gauge",
+		    "1 when the eBPF programs of a hook are attached (attach: how), 0 when this kernel lacks it.");
+	for (const char *p = summary ? summary : ""; *p;) {
+		const char *end = strstr(p, "; ");
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		char seg[256];
+		memcpy(seg, p, len < sizeof(seg) ? len : sizeof(seg) - 1);
+		seg[len < sizeof(seg) ? len : sizeof(seg) - 1] = '\0';
+		char *how = strstr(seg, ": ");
+		if (how)
+			*how = '\0', how += 2;
+		const char *l[] = {"hook", seg, "attach", how ? how : "", NULL};
+		prom_sample(f, name, l, how && !strcmp(how, "missing") ? 0 : 1);
+		p = end ? end + 2 : p + len;
 	}
 }

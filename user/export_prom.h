@@ -16,9 +16,10 @@ struct prom_disk_series {
 	uint64_t count, sum_ns, stalls, alloc_ns, offcpu_ns, bytes;
 };
 
-/* One disk's current recommendation. */
+/* One disk's current recommendation. io_mode is the disk's mode now (as on
+ * the disk series), recommended the mode advised ("none" for null). */
 struct prom_recommendation {
-	const char *domain, *target, *source, *recommended;   /* "none" for null */
+	const char *domain, *target, *source, *io_mode, *recommended;
 };
 
 void prom_family(FILE *f, const char *name, const char *type, const char *help);
@@ -28,5 +29,8 @@ void prom_escape_label_value(FILE *f, const char *v);
 
 void prom_write_disk_series(FILE *f, const struct prom_disk_series *s, size_t n);
 void prom_write_recommendations(FILE *f, const struct prom_recommendation *r, size_t n);
+/* aioguard_bpf_programs_attached, one series per hook, from the observer's
+ * "NAME: HOW; NAME: HOW" summary (HOW "missing": 0, else 1). */
+void prom_write_bpf_hooks(FILE *f, const char *summary);
 
 #endif

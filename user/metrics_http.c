@@ -30,7 +30,7 @@ int metrics_parse_listen(const char *listen, struct sockaddr_storage *out)
 		return -1;
 	char *end;
 	long port = strtol(colon + 1, &end, 10);
-	if (*end || end == colon + 1 || port <= 0 || port > 65535)
+	if (*end || end == colon + 1 || port < 0 || port > 65535)   /* 0: any free port */
 		return -1;
 	memcpy(host, listen, (size_t)(colon - listen));
 	host[colon - listen] = '\0';
@@ -113,6 +113,12 @@ struct metrics_http *metrics_http_start(const char *listen, char *err, size_t er
 		return NULL;
 	}
 	return m;
+}
+
+unsigned metrics_http_port(const struct metrics_http *m)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	return info ? info->port : 0;
 }
 
 void metrics_http_publish(struct metrics_http *m, const char *text, size_t len)

@@ -11,6 +11,8 @@ struct metrics_http;
 
 /* listen: "ADDR:PORT" or "[V6ADDR]:PORT". NULL with err set on failure. */
 struct metrics_http *metrics_http_start(const char *listen, char *err, size_t errlen);
+/* The port bound (useful with port 0: any free port). */
+unsigned metrics_http_port(const struct metrics_http *m);
 /* Replace the served text (copied). */
 void metrics_http_publish(struct metrics_http *m, const char *text, size_t len);
 void metrics_http_stop(struct metrics_http *m);

@@ -161,28 +161,44 @@ static bool tp_in_btf(const char *tp)
 	return found;
 }
 
-/* Does the kernel let tp_btf programs load at all (some lockdown policies
- * refuse BTF-typed tracing)? Load a two-instruction one on sched_switch. */
-static bool tp_btf_allowed(void)
+static const struct bpf_insn return_0[] = {
+	{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+	{.code = BPF_JMP | BPF_EXIT},
+};
+
+/* Does a two-instruction BPF_PROG_TYPE_TRACING program load on the BTF
+ * type `name` of `kind`? Some kernels refuse some attach types (here:
+ * fentry under lockdown) while allowing others. */
+static bool tracing_loads(enum bpf_attach_type type, const char *name, __u32 kind)
 {
 	struct btf *btf = vmlinux_btf();
-	struct bpf_insn ret0[] = {
-		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
-		{.code = BPF_JMP | BPF_EXIT},
-	};
-	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP);
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = type);
+	int id = btf ? btf__find_by_name_kind(btf, name, kind) : -1;
 
-	if (!btf)
-		return false;
-	int id = btf__find_by_name_kind(btf, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
 	if (id <= 0)
 		return false;
 	opts.attach_btf_id = id;
-	int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", ret0, 2, &opts);
+	int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", return_0, 2, &opts);
 	if (fd < 0)
 		return false;
 	close(fd);
 	return true;
+}
+
+static bool tp_btf_allowed(void)
+{
+	return tracing_loads(BPF_TRACE_RAW_TP, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
+}
+
+#if defined(__x86_64__)
+#define SYSCALL_FN_PREFIX "__x64_sys_"
+#elif defined(__aarch64__)
+#define SYSCALL_FN_PREFIX "__arm64_sys_"
+#endif
+
+static bool fentry_allowed(void)
+{
+	return tracing_loads(BPF_TRACE_FENTRY, SYSCALL_FN_PREFIX "io_submit", BTF_KIND_FUNC);
 }
 
 static bool classic_syscall_tps_present(void)
@@ -208,50 +224,62 @@ static void set_autoload(struct observer *o, const char *const *names, size_t n,
 		bpf_program__set_autoload(prog(o, names[i]), on);
 }
 
-static const char *const raw_syscall_progs[] = {"btf_sys_enter", "btf_sys_exit"};
+static const char *hooks_name(enum observer_syscall_hooks h)
+{
+	switch (h) {
+	case OBSERVER_HOOKS_FENTRY: return "fentry/fexit on the syscall functions";
+	case OBSERVER_HOOKS_SYSCALLS: return "tracepoint syscalls:sys_{enter,exit}_<name>";
+	case OBSERVER_HOOKS_RAW_SYSCALLS: return "tp_btf raw_syscalls:sys_{enter,exit}";
+	default: return "?";
+	}
+}
 
-/* The classic tracepoints: tp_enter_<syscall> each, one tp_sys_exit for all. */
-static void set_classic_autoload(struct observer *o, bool on)
+/* Programs per kind: fentry_<sc>/fexit_<sc>, tp_enter_<sc> + tp_sys_exit,
+ * btf_sys_enter/btf_sys_exit. Only those of `h` load. */
+static void set_syscall_autoload(struct observer *o, enum observer_syscall_hooks h)
 {
 	char name[64];
 
 	for (size_t i = 0; i < N_TIMED_SYSCALLS; i++) {
-		snprintf(name, sizeof(name), "tp_enter_%s", timed_syscalls[i].name);
-		bpf_program__set_autoload(prog(o, name), on);
+		const char *sc = timed_syscalls[i].name;
+		snprintf(name, sizeof(name), "fentry_%s", sc);
+		bpf_program__set_autoload(prog(o, name), h == OBSERVER_HOOKS_FENTRY);
+		snprintf(name, sizeof(name), "fexit_%s", sc);
+		bpf_program__set_autoload(prog(o, name), h == OBSERVER_HOOKS_FENTRY);
+		snprintf(name, sizeof(name), "tp_enter_%s", sc);
+		bpf_program__set_autoload(prog(o, name), h == OBSERVER_HOOKS_SYSCALLS);
 	}
-	bpf_program__set_autoload(prog(o, "tp_sys_exit"), on);
+	bpf_program__set_autoload(prog(o, "tp_sys_exit"), h == OBSERVER_HOOKS_SYSCALLS);
+	bpf_program__set_autoload(prog(o, "btf_sys_enter"), h == OBSERVER_HOOKS_RAW_SYSCALLS);
+	bpf_program__set_autoload(prog(o, "btf_sys_exit"), h == OBSERVER_HOOKS_RAW_SYSCALLS);
 }
 
-/* Picks the syscall hooks. The classic per-syscall tracepoints are the
- * default: they only fire for the syscalls timed, while raw sys_enter/exit
- * run a program for every syscall of every process (docs/BENCHMARKS.md). */
-static int choose_syscall_hooks(struct observer *o, enum observer_syscall_hooks want,
-				bool tp_btf_ok, enum observer_syscall_hooks *got)
+/* The kinds to try, best first. fentry costs the other tasks nothing; the
+ * classic tracepoints only run programs for the syscalls timed, where raw
+ * sys_enter/exit run them for every syscall of every process. */
+static size_t syscall_hook_candidates(enum observer_syscall_hooks want, bool tp_btf_ok,
+				      enum observer_syscall_hooks out[3])
 {
-	bool raw_ok = tp_btf_ok && tp_in_btf("sys_enter") && tp_in_btf("sys_exit");
-	bool classic_ok = classic_syscall_tps_present();
+	bool ok[] = {
+		[OBSERVER_HOOKS_FENTRY] = fentry_allowed(),
+		[OBSERVER_HOOKS_SYSCALLS] = classic_syscall_tps_present(),
+		[OBSERVER_HOOKS_RAW_SYSCALLS] = tp_btf_ok && tp_in_btf("sys_enter") &&
+						tp_in_btf("sys_exit"),
+	};
+	size_t n = 0;
 
-	if (want == OBSERVER_HOOKS_RAW_SYSCALLS && !raw_ok) {
-		log_err("tp_btf raw_syscalls sys_enter/sys_exit are not available on this kernel");
-		return -1;
-	}
-	if (want == OBSERVER_HOOKS_SYSCALLS && !classic_ok) {
-		log_err("the syscalls:sys_enter_* tracepoints are missing "
-			"(CONFIG_FTRACE_SYSCALLS, tracefs at " TRACEFS ")");
-		return -1;
-	}
-	if (want == OBSERVER_HOOKS_AUTO)
-		want = classic_ok ? OBSERVER_HOOKS_SYSCALLS : OBSERVER_HOOKS_RAW_SYSCALLS;
-	if (want == OBSERVER_HOOKS_RAW_SYSCALLS && !raw_ok) {
-		log_err("no syscall hook: neither syscalls:sys_enter_* tracepoints nor "
-			"tp_btf raw_syscalls are available");
-		return -1;
-	}
-	bool raw = want == OBSERVER_HOOKS_RAW_SYSCALLS;
-	set_autoload(o, raw_syscall_progs, 2, raw);
-	set_classic_autoload(o, !raw);
-	*got = want;
-	return 0;
+	for (int h = OBSERVER_HOOKS_FENTRY; h <= OBSERVER_HOOKS_RAW_SYSCALLS; h++)
+		if (ok[h] && (want == OBSERVER_HOOKS_AUTO || want == (enum observer_syscall_hooks)h))
+			out[n++] = h;
+	if (n == 0 && want != OBSERVER_HOOKS_AUTO)
+		log_err("%s: refused or missing on this kernel%s", hooks_name(want),
+			want == OBSERVER_HOOKS_SYSCALLS ? " (CONFIG_FTRACE_SYSCALLS, tracefs)" : "");
+	else if (n == 0)
+		log_err("no syscall hook: fentry refused, no syscalls:sys_enter_* tracepoints, "
+			"no tp_btf raw_syscalls");
+	else if (want == OBSERVER_HOOKS_AUTO && !ok[OBSERVER_HOOKS_FENTRY])
+		log_info("fentry/fexit refused by this kernel: using %s", hooks_name(out[0]));
+	return n;
 }
 
 /* Disables optional hook groups whose tracepoints this kernel lacks. */
@@ -296,33 +324,46 @@ static int keep_link(struct observer *o, struct bpf_link *link, const char *what
 	return 0;
 }
 
-static int attach_classic_syscalls(struct observer *o)
+/* One program per syscall and kind, named <prefix><syscall>. */
+static int attach_per_syscall(struct observer *o, const char *prefix)
 {
-	struct bpf_program *exit = prog(o, "tp_sys_exit");
 	char name[64];
 
 	for (size_t i = 0; i < N_TIMED_SYSCALLS; i++) {
-		snprintf(name, sizeof(name), "tp_enter_%s", timed_syscalls[i].name);
+		snprintf(name, sizeof(name), "%s%s", prefix, timed_syscalls[i].name);
 		if (keep_link(o, bpf_program__attach(prog(o, name)), name))
-			return -1;
-		snprintf(name, sizeof(name), "sys_exit_%s", timed_syscalls[i].name);
-		if (keep_link(o, bpf_program__attach_tracepoint(exit, "syscalls", name), name))
 			return -1;
 	}
 	return 0;
 }
 
+static int attach_syscalls(struct observer *o, enum observer_syscall_hooks h)
+{
+	struct bpf_program *exit = prog(o, "tp_sys_exit");
+	char tp[64];
+
+	switch (h) {
+	case OBSERVER_HOOKS_FENTRY:
+		return attach_per_syscall(o, "fentry_") || attach_per_syscall(o, "fexit_") ? -1 : 0;
+	case OBSERVER_HOOKS_RAW_SYSCALLS:
+		return keep_link(o, bpf_program__attach(prog(o, "btf_sys_enter")), "sys_enter") ||
+		       keep_link(o, bpf_program__attach(prog(o, "btf_sys_exit")), "sys_exit") ? -1 : 0;
+	default:
+		if (attach_per_syscall(o, "tp_enter_"))
+			return -1;
+		for (size_t i = 0; i < N_TIMED_SYSCALLS; i++) {
+			snprintf(tp, sizeof(tp), "sys_exit_%s", timed_syscalls[i].name);
+			if (keep_link(o, bpf_program__attach_tracepoint(exit, "syscalls", tp), tp))
+				return -1;
+		}
+		return 0;
+	}
+}
+
 static int attach_all(struct observer *o, enum observer_syscall_hooks sys, const bool on[])
 {
-	if (sys == OBSERVER_HOOKS_SYSCALLS) {
-		if (attach_classic_syscalls(o))
-			return -1;
-	} else {
-		for (int i = 0; i < 2; i++)
-			if (keep_link(o, bpf_program__attach(prog(o, raw_syscall_progs[i])),
-				      raw_syscall_progs[i]))
-				return -1;
-	}
+	if (attach_syscalls(o, sys))
+		return -1;
 	for (size_t g = 0; g < N_OPTIONAL_HOOKS; g++)
 		for (size_t i = 0; on[g] && i < 4 && optional_hooks[g].progs[i]; i++)
 			if (keep_link(o, bpf_program__attach(prog(o, optional_hooks[g].progs[i])),
@@ -333,10 +374,7 @@ static int attach_all(struct observer *o, enum observer_syscall_hooks sys, const
 
 static void describe_hooks(struct observer *o, enum observer_syscall_hooks sys, const bool on[])
 {
-	int n = snprintf(o->hooks, sizeof(o->hooks), "syscalls: %s",
-			 sys == OBSERVER_HOOKS_SYSCALLS
-				 ? "tracepoint syscalls:sys_{enter,exit}_<name>"
-				 : "tp_btf raw_syscalls:sys_{enter,exit}");
+	int n = snprintf(o->hooks, sizeof(o->hooks), "syscalls: %s", hooks_name(sys));
 	for (size_t g = 0; g < N_OPTIONAL_HOOKS && n < (int)sizeof(o->hooks); g++)
 		n += snprintf(o->hooks + n, sizeof(o->hooks) - n, "; %s: %s", optional_hooks[g].what,
 			      on[g] ? "tp_btf" : "missing");
@@ -401,9 +439,10 @@ static int fill_free_slots(struct observer *o)
 	return 0;
 }
 
-static int open_and_load(struct observer *o, const struct observer_options *opts)
+/* Open, set up for syscall hooks `sys`, load, attach. */
+static int load_with(struct observer *o, const struct observer_options *opts,
+		     enum observer_syscall_hooks sys, bool tp_btf_ok)
 {
-	enum observer_syscall_hooks sys;
 	bool on[N_OPTIONAL_HOOKS];
 
 	o->skel = observer_bpf__open();
@@ -412,9 +451,7 @@ static int open_and_load(struct observer *o, const struct observer_options *opts
 		return -1;
 	}
 	set_settings(o, opts);
-	bool tp_btf_ok = tp_btf_allowed();
-	if (choose_syscall_hooks(o, opts->syscall_hooks, tp_btf_ok, &sys))
-		return -1;
+	set_syscall_autoload(o, sys);
 	probe_optional_hooks(o, tp_btf_ok, on);
 	int err = observer_bpf__load(o->skel);
 	if (err)
@@ -423,6 +460,34 @@ static int open_and_load(struct observer *o, const struct observer_options *opts
 		return -1;
 	describe_hooks(o, sys, on);
 	return 0;
+}
+
+static void unload(struct observer *o)
+{
+	for (size_t i = 0; i < o->n_links; i++)
+		bpf_link__destroy(o->links[i]);
+	o->n_links = 0;
+	observer_bpf__destroy(o->skel);
+	o->skel = NULL;
+}
+
+/* Each candidate kind of syscall hook in turn: a kernel may refuse at load
+ * what the probe let through. */
+static int open_and_load(struct observer *o, const struct observer_options *opts)
+{
+	enum observer_syscall_hooks kinds[3];
+	bool tp_btf_ok = tp_btf_allowed();
+	size_t n = syscall_hook_candidates(opts->syscall_hooks, tp_btf_ok, kinds);
+
+	for (size_t i = 0; i < n; i++) {
+		if (load_with(o, opts, kinds[i], tp_btf_ok) == 0)
+			return 0;
+		unload(o);
+		if (i + 1 < n)
+			log_err("falling back from %s to %s", hooks_name(kinds[i]),
+				hooks_name(kinds[i + 1]));
+	}
+	return -1;
 }
 
 int observer_open(const struct observer_options *opts, struct observer **out)
@@ -457,9 +522,7 @@ void observer_close(struct observer *o)
 	if (!o)
 		return;
 	ring_buffer__free(o->rb);
-	for (size_t i = 0; i < o->n_links; i++)
-		bpf_link__destroy(o->links[i]);
-	observer_bpf__destroy(o->skel);
+	unload(o);
 	free(o->percpu);
 	free(o);
 }

@@ -11,11 +11,13 @@
 #include "../bpf/observer.h"
 #include "aggregate.h"
 
-/* Which tracepoints time the syscalls (both cover the same syscalls). */
+/* What times the syscalls (each covers the same syscalls). */
 enum observer_syscall_hooks {
-	OBSERVER_HOOKS_AUTO,        /* the cheaper one this kernel allows */
-	OBSERVER_HOOKS_RAW_SYSCALLS,/* tp_btf raw_syscalls sys_enter/sys_exit */
+	OBSERVER_HOOKS_AUTO,        /* the first of fentry, syscalls, raw that
+	                               this kernel allows (docs/BENCHMARKS.md) */
+	OBSERVER_HOOKS_FENTRY,      /* fentry/fexit on the syscall functions */
 	OBSERVER_HOOKS_SYSCALLS,    /* classic syscalls:sys_{enter,exit}_<name> */
+	OBSERVER_HOOKS_RAW_SYSCALLS,/* tp_btf raw_syscalls sys_enter/sys_exit */
 };
 
 struct observer_options {

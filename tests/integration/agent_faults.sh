@@ -50,17 +50,24 @@ echo "  $(grep -o '"message":"[^"]*"' "$WORKDIR/audit.jsonl" | head -1)"
 stop_agent
 remove_domain
 
-say "libvirtd restarted during observation: reconnect, keep going"
+say "libvirtd restarted during observation: reconnect, windows kept"
 new_domain
-run_agent --enforce
+run_agent --enforce --bad-windows 3 --history-windows 8
 start_writes
-sleep 2
+sleep 2.5          # one bad window before the restart, not yet enough to switch
+stop_writes
 stop_daemon libvirtd
 sleep 3
 alive "while libvirtd was down"
 libvirtd -d
+for _ in $(seq 150); do
+	grep -q "connected to libvirt again" "$WORKDIR/agent.err" && break
+	sleep 0.2
+done
+grep -q "connected to libvirt again" "$WORKDIR/agent.err" || fail "no reconnect: $(cat "$WORKDIR/agent.err")"
+grep -q '"result":"applied"' "$WORKDIR/audit.jsonl" 2>/dev/null && fail "switched before the restart: the scenario proves nothing"
+start_writes
 wait_audit applied 90
-grep -q "connected to libvirt again" "$WORKDIR/agent.err" || fail "no reconnect message: $(cat "$WORKDIR/agent.err")"
 stop_writes
 stop_agent
 remove_domain

@@ -9,7 +9,7 @@
 
 URI=qemu:///system
 DOM=aioguard-agent-$$
-KNOBS=(--interval 2 --threshold-us 200 --stalls-per-window 3 --bad-windows 2 --history-windows 3 --listen off)
+KNOBS=(--interval 2 --threshold-us 200 --stalls-per-window 3 --bad-windows 2 --history-windows 3 --listen 127.0.0.1:0)
 
 new_domain() {
 	rm -f "$LOOP_MNT/sparse.qcow2" "$LOOP_MNT/prealloc.raw"
@@ -32,10 +32,29 @@ drive_writes() {
 
 # run_agent MODE...: start the agent in the background, logs in $WORKDIR
 run_agent() {
-	"$AIOGUARD" run -c "$URI" "${KNOBS[@]}" "$@" --state-dir "$WORKDIR/state" \
+	"$AIOGUARD" run -c "$URI" --include "$DOM" "${KNOBS[@]}" "$@" --state-dir "$WORKDIR/state" \
 		--audit-log "$WORKDIR/audit.jsonl" >"$WORKDIR/agent.out" 2>"$WORKDIR/agent.err" &
 	AGENT_PID=$!
 	at_exit "kill $AGENT_PID"
+	check_dropped_privileges
+}
+
+# Once attached, every thread of the agent keeps only CAP_DAC_READ_SEARCH
+# (bit 2) and has no_new_privs.
+check_dropped_privileges() {
+	local i t
+	for i in $(seq 100); do
+		grep -q "^aioguard: running" "$WORKDIR/agent.err" && break
+		kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORKDIR/agent.err"; fail "agent did not start"; }
+		sleep 0.1
+	done
+	sleep 0.3   # the metrics thread starts right after the line
+	for t in /proc/"$AGENT_PID"/task/*; do
+		grep -q "^CapEff:[[:space:]]*0000000000000004$" "$t/status" ||
+			fail "thread ${t##*/} kept capabilities: $(grep ^Cap "$t/status" | tr '\n' ' ')"
+		grep -q "^CapBnd:[[:space:]]*0000000000000004$" "$t/status" || fail "bounding set not dropped"
+		grep -q "^NoNewPrivs:[[:space:]]*1$" "$t/status" || fail "no_new_privs not set"
+	done
 }
 
 # wait_audit RESULT SECONDS: until the audit log has a decision with that result

@@ -1,0 +1,61 @@
+#!/bin/bash
+# `aioguard watch` without --pid/--comm: it finds the QEMU of a running
+# libvirt domain and names its disks domain/target. The domain has a sparse
+# qcow2 (vda) and a preallocated raw (vdb) on a loop ext4, both io='native';
+# writes go through QEMU's own block layer (HMP qemu-io), so they are
+# submitted with io_submit by QEMU itself.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+[ -x "$AIOGUARD" ] || fail "AIOGUARD=$AIOGUARD is not an executable"
+[ "$(id -u)" -eq 0 ] || fail "needs root (BPF, loop devices, libvirtd)"
+[ -r /sys/kernel/btf/vmlinux ] || skip "kernel without BTF (CONFIG_DEBUG_INFO_BTF)"
+
+make_workdir
+loopfs_make ext4 1024
+libvirtd_start
+# libvirtd_start returns early when some libvirtd answers, even with no
+# virtlogd, which starting a domain needs
+pgrep -x virtlogd >/dev/null || virtlogd -d
+DOM=aioguard-observer-$$
+qemu-img create -q -f qcow2 "$LOOP_MNT/sparse.qcow2" 512M
+qemu-img create -q -f raw -o preallocation=full "$LOOP_MNT/full.raw" 256M
+chown -R libvirt-qemu: "$LOOP_MNT" 2>/dev/null || true
+domain_define_start "$DOM" "$(domain_xml "$DOM" \
+	"$(file_disk "$LOOP_MNT/sparse.qcow2" vda qcow2 native)" \
+	"$(file_disk "$LOOP_MNT/full.raw" vdb raw native)")"
+
+"$AIOGUARD" watch --json --interval 1 --threshold-us 50 >"$WORKDIR/watch.json" 2>"$WORKDIR/watch.err" &
+WATCH=$!
+at_exit "kill $WATCH"
+for _ in $(seq 100); do
+	grep -q '^aioguard: attached:' "$WORKDIR/watch.err" && break
+	kill -0 "$WATCH" 2>/dev/null || { cat "$WORKDIR/watch.err" >&2; fail "watch exited"; }
+	sleep 0.1
+done
+
+say "writes through QEMU to vda (sparse qcow2) and vdb (preallocated raw)"
+for i in $(seq 0 15); do
+	qemu_io "$DOM" 0 "write -P 0x5a $((i * 16))M 4M" >/dev/null
+	qemu_io "$DOM" 1 "write -P 0x5a $((i * 16))M 4M" >/dev/null
+done
+sleep 1.5
+kill -INT "$WATCH"
+wait "$WATCH" || fail "aioguard watch exited with $?"
+
+python3 - "$WORKDIR/watch.json" "$DOM" "$LOOP_MNT" <<'EOF'
+import json, sys
+path, dom, mnt = sys.argv[1:]
+lines = [json.loads(l) for l in open(path)]
+assert lines[-1]["type"] == "summary"
+rows = [l for l in lines if l["type"] == "disk" and l["domain"] == dom]
+def total(target, field):
+    return sum(r[field] for r in rows if r["target"] == target and r["syscall"] == "io_submit")
+for target, image in (("vda", "sparse.qcow2"), ("vdb", "full.raw")):
+    assert all(r["source"] == f"{mnt}/{image}" for r in rows if r["target"] == target)
+    assert total(target, "bytes") >= 16 * 4 << 20, (target, total(target, "bytes"))
+print(f"  alloc_us: vda {total('vda', 'alloc_us'):.0f}, vdb {total('vdb', 'alloc_us'):.0f}")
+assert total("vda", "alloc_us") > 0
+assert total("vdb", "alloc_us") * 20 <= total("vda", "alloc_us")
+EOF
+echo "PASS: observer names libvirt disks"
