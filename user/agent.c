@@ -158,18 +158,38 @@ static struct agent_disk *find_devino(struct agent *a, uint64_t dev, uint64_t in
 
 /* ---- observing ---------------------------------------------------------- */
 
+/* The syscalls in which the thread that submits for this mode waits: with
+ * native the QEMU main loop or iothread waits in io_submit, with io_uring in
+ * io_uring_enter; with threads only the pool's workers wait (pwritev,
+ * fdatasync, …). A worker's fdatasync stall in native mode (qcow2 flushes go
+ * through the pool) does not block the guest and is no evidence. */
+static bool counts_for_mode(enum io_mode io, uint32_t syscall)
+{
+	switch (io) {
+	case IO_MODE_NATIVE:
+		return syscall == OBS_SC_IO_SUBMIT;
+	case IO_MODE_IO_URING:
+		return syscall == OBS_SC_IO_URING_ENTER;
+	case IO_MODE_THREADS:
+	case IO_MODE_UNSET:
+		break;
+	}
+	return syscall != OBS_SC_IO_SUBMIT && syscall != OBS_SC_IO_URING_ENTER;
+}
+
 void agent_on_stall(struct agent *a, const struct observer_stall *s)
 {
 	struct agent_disk *d = find_devino(a, s->dev, s->ino);
 	struct event_names n = {0};
 
 	a->stalls_seen++;
-	if (d) {
+	if (d)
+		n = (struct event_names){d->domain, d->target, d->source};
+	if (d && counts_for_mode(d->disk->io, s->syscall)) {
 		d->cur.stalls++;
 		d->cur.stalled_us += s->duration_ns / 1000;
 		d->cur_grew = true;
 		d->last_stall_s = now_s();
-		n = (struct event_names){d->domain, d->target, d->source};
 	}
 	if (a->events)
 		event_emit(a->events, event_stall(s, &n));
@@ -330,20 +350,22 @@ static void decide(struct agent *a, struct agent_disk *d, const struct adapt_win
 	act(a, d, w, n, &dec, evidence_at);
 }
 
-/* The closed windows plus the open one (its length so far). */
-static uint32_t windows_with_open(const struct agent_disk *d, double now, double start,
+/* The closed windows plus the open one. The open one is judged against the
+ * full window length: what it holds already is a lower bound of what it will
+ * hold when it closes, so a window bad now stays bad (one stall in its first
+ * millisecond is not "1000 ms stalled per second"). */
+static uint32_t windows_with_open(const struct agent *a, const struct agent_disk *d,
 				  struct adapt_window *out)
 {
 	memcpy(out, d->win, d->nwin * sizeof(*out));
 	out[d->nwin] = d->cur;
-	out[d->nwin].length_ms = (uint32_t)fmax(1, (now - start) * 1000);
+	out[d->nwin].length_ms = a->cfg.interval_s * 1000;
 	return d->nwin + 1;
 }
 
 void agent_check_open_windows(struct agent *a)
 {
 	struct adapt_window w[ADAPT_MAX_WINDOWS + 1];
-	double now = mono_clock_s();
 
 	if (a->inventory_dirty)   /* never decide from a stale inventory */
 		return;
@@ -352,11 +374,9 @@ void agent_check_open_windows(struct agent *a)
 		if (!d->cur_grew || !d->disk)
 			continue;
 		d->cur_grew = false;
-		struct adapt_window open = d->cur;
-		open.length_ms = (uint32_t)fmax(1, (now - a->window_start) * 1000);
-		if (!adapt_window_is_bad(&a->cfg.adapt, &open))
-			continue;
-		decide(a, d, w, windows_with_open(d, now, a->window_start, w), now);
+		uint32_t n = windows_with_open(a, d, w);
+		if (adapt_window_is_bad(&a->cfg.adapt, &w[n - 1]))
+			decide(a, d, w, n, mono_clock_s());
 	}
 }
 
@@ -367,7 +387,7 @@ static void push_window(struct agent_disk *d, const struct adapt_window *w)
 	d->win[d->nwin++] = *w;
 }
 
-/* Sum one disk's syscalls into its window; the kernel's stall count is
+/* Sum one disk's submission syscalls into its window; the kernel's stall count is
  * authoritative (ring buffer events can be lost), stalled time comes from
  * the events. */
 static void fill_window(struct agent_disk *d, const struct agg_interval *rows, size_t n,
@@ -375,7 +395,8 @@ static void fill_window(struct agent_disk *d, const struct agg_interval *rows, s
 {
 	*w = (struct adapt_window){.stalled_us = d->cur.stalled_us, .length_ms = length_ms};
 	for (size_t i = 0; i < n; i++) {
-		if (rows[i].key.dev != d->dev || rows[i].key.ino != d->ino)
+		if (rows[i].key.dev != d->dev || rows[i].key.ino != d->ino ||
+		    !counts_for_mode(d->disk->io, rows[i].key.syscall))
 			continue;
 		w->submits += rows[i].submits;
 		w->stalls += rows[i].stalls;

@@ -8,11 +8,11 @@
 # several ms of a real disk.
 
 URI=qemu:///system
-DOM=aioguard-agent-$$
+DOM=${DOM:-aioguard-agent-$$}
 KNOBS=(--interval 2 --threshold-us 200 --stalls-per-window 3 --bad-windows 2 --history-windows 3 --listen 127.0.0.1:0)
 
 new_domain() {
-	rm -f "$LOOP_MNT/sparse.qcow2" "$LOOP_MNT/prealloc.raw"
+	rm -f "$LOOP_MNT/sparse.qcow2" "$LOOP_MNT/prealloc.raw" "$WORKDIR/write-offset"
 	qemu-img create -q -f qcow2 "$LOOP_MNT/sparse.qcow2" 2G
 	qemu-img create -q -f raw -o preallocation=falloc "$LOOP_MNT/prealloc.raw" 128M
 	domain_define_start "$DOM" "$(domain_xml "$DOM" \
@@ -21,12 +21,15 @@ new_domain() {
 	virsh -c "$URI" dumpxml --inactive "$DOM" >"$WORKDIR/before.xml"
 }
 
-# Extending 1 MiB writes into the sparse qcow2 until told to stop.
+# Extending 1 MiB writes into the sparse qcow2 until told to stop; the next
+# call goes on where this one stopped, so every write lands on new clusters.
 drive_writes() {
-	local off=0
-	while [ ! -e "$WORKDIR/stop-writes" ]; do
+	local off
+	off=$(cat "$WORKDIR/write-offset" 2>/dev/null || echo 0)
+	while [ ! -e "$WORKDIR/stop-writes" ] && [ "$off" -lt 2000 ]; do
 		qemu_io "$DOM" 0 "aio_write -P 7 ${off}M 1M" >/dev/null 2>&1 || true
-		off=$(((off + 1) % 2000))
+		off=$((off + 1))
+		echo "$off" >"$WORKDIR/write-offset"
 	done
 }
 
@@ -71,7 +74,9 @@ wait_audit() {
 
 stop_agent() {
 	kill -TERM "$AGENT_PID"
-	wait "$AGENT_PID" || fail "agent exited with $? on SIGTERM"
+	local rc=0
+	wait "$AGENT_PID" || rc=$?
+	[ "$rc" -eq 0 ] || { tail -40 "$WORKDIR/agent.err"; fail "agent exited with $rc on SIGTERM"; }
 	grep -q "stopping" "$WORKDIR/agent.err" || fail "agent did not stop cleanly"
 }
 
@@ -89,6 +94,7 @@ stop_writes() {
 }
 
 remove_domain() {
+	rm -f "$WORKDIR/write-offset"
 	virsh -q -c "$URI" destroy "$DOM" >/dev/null 2>&1 || true
 	virsh -q -c "$URI" undefine "$DOM" >/dev/null 2>&1 || true
 	rm -f "$WORKDIR/audit.jsonl"
