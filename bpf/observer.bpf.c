@@ -18,6 +18,7 @@
 
 #include "observer.h"
 #include "bits.bpf.h"
+#include "maps.bpf.h"
 #include "core_fixes.bpf.h"
 
 #define EXT4_GET_BLOCKS_CREATE 0x0001
@@ -309,32 +310,6 @@ static __always_inline bool same_key(const struct obs_disk_key *a, const struct 
 	return a->dev == b->dev && a->ino == b->ino && a->syscall == b->syscall;
 }
 
-/* The slot of key: known, or taken from free_slots (then announced). */
-static __always_inline bool find_slot(const struct obs_disk_key *key, const struct inflight *in,
-				      __u64 now, __u32 *slot)
-{
-	__u32 *known = bpf_map_lookup_elem(&disk_slots, key);
-
-	if (known) {
-		*slot = *known;
-		return true;
-	}
-	if (bpf_map_pop_elem(&free_slots, slot))
-		return false;
-	bpf_map_update_elem(&slot_owner, slot, key, BPF_ANY);
-	if (bpf_map_update_elem(&disk_slots, key, slot, BPF_NOEXIST)) {
-		/* another CPU claimed one for key meanwhile: use that */
-		bpf_map_push_elem(&free_slots, slot, 0);
-		known = bpf_map_lookup_elem(&disk_slots, key);
-		if (!known)
-			return false;
-		*slot = *known;
-		return true;
-	}
-	emit(OBS_EVENT_NEW_FILE, in, now, 0);
-	return true;
-}
-
 static __always_inline struct obs_disk_stats *disk_stats_of(struct inflight *in, __u64 now)
 {
 	struct obs_disk_key key = { .dev = in->dev, .ino = in->ino, .syscall = in->syscall };
@@ -342,9 +317,15 @@ static __always_inline struct obs_disk_stats *disk_stats_of(struct inflight *in,
 	struct obs_disk_key *owner = bpf_map_lookup_elem(&slot_owner, &slot);
 
 	if (!owner || !same_key(owner, &key)) {
-		if (!find_slot(&key, in, now, &slot)) {
+		switch (slot_lookup_or_claim(&disk_slots, &free_slots, &slot_owner, &key, &slot)) {
+		case SLOT_NONE:
 			__sync_fetch_and_add(&untracked, 1);
 			return NULL;
+		case SLOT_NEW:
+			emit(OBS_EVENT_NEW_FILE, in, now, 0);
+			break;
+		case SLOT_KNOWN:
+			break;
 		}
 		in->slot = slot;
 	}

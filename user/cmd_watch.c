@@ -212,6 +212,14 @@ static int parse_args(int argc, char **argv, struct watch_opts *o)
 	return 0;
 }
 
+static bool pid_in(const pid_t *v, size_t n, pid_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == pid)
+			return true;
+	return false;
+}
+
 /* ---- names of disks ---------------------------------------------------- */
 
 static struct disk_name *name_find(struct watch *w, uint64_t dev, uint64_t ino)
@@ -281,6 +289,11 @@ static void scan_watched(struct watch *w, bool force)
 			s->at = now;
 		}
 	}
+	for (size_t i = 0; i < w->n_scans;)  /* forget processes gone */
+		if (pid_in(pids, n, w->scans[i].pid))
+			i++;
+		else
+			w->scans[i] = w->scans[--w->n_scans];
 	free(pids);
 }
 
@@ -300,14 +313,6 @@ static struct event_names disk_names(struct watch *w, uint64_t dev, uint64_t ino
 static bool pid_alive(pid_t pid)
 {
 	return kill(pid, 0) == 0 || errno != ESRCH;
-}
-
-static bool pid_in(const pid_t *v, size_t n, pid_t pid)
-{
-	for (size_t i = 0; i < n; i++)
-		if (v[i] == pid)
-			return true;
-	return false;
 }
 
 /* Forget processes that exited (and, in libvirt mode, QEMUs no longer of a
@@ -349,12 +354,21 @@ static int refresh_domains(struct watch *w)
 	return (int)n;
 }
 
-static void refresh_processes(struct watch *w)
+/* false once there is nothing left to watch: every --pid exited (with no
+ * --comm to bring new ones). */
+static bool refresh_processes(struct watch *w)
 {
-	if (w->conn)
+	if (w->conn) {
 		refresh_domains(w);
-	else
-		sync_watched(w, w->opt.pids, w->opt.n_pids, false);
+		return true;
+	}
+	sync_watched(w, w->opt.pids, w->opt.n_pids, false);
+	for (size_t i = 0; i < w->opt.n_pids; i++)
+		if (pid_alive(w->opt.pids[i]))
+			return true;
+	if (!w->opt.comm)
+		log_err("every watched process has exited");
+	return w->opt.comm;
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -545,7 +559,8 @@ static void loop(struct watch *w)
 		scan_watched(w, false);
 		if (mono_clock_s() >= next) {
 			emit_interval(w);
-			refresh_processes(w);
+			if (!refresh_processes(w))
+				break;
 			next += w->opt.interval_s * ceil((mono_clock_s() - next) / w->opt.interval_s + 1e-9);
 		}
 	}

@@ -15,12 +15,27 @@
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
+/* One published text, shared by every response that serves it: a client
+ * holds a reference, not a copy, so a slow reader costs no memory of its
+ * own and a request holds the lock only to take its reference. */
+struct snapshot {
+	unsigned refs;            /* atomic: released from libmicrohttpd's thread */
+	size_t len;
+	char text[];
+};
+
 struct metrics_http {
 	struct MHD_Daemon *daemon;
 	pthread_mutex_t lock;
-	char *text;
-	size_t len;
+	struct snapshot *snap;    /* the latest; NULL before the first publish */
 };
+
+static void snapshot_unref(void *cls)
+{
+	struct snapshot *s = cls;
+	if (s && __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(s);
+}
 
 int metrics_parse_listen(const char *listen, struct sockaddr_storage *out)
 {
@@ -80,8 +95,21 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 		return reply(c, MHD_HTTP_NOT_FOUND, not_found, sizeof(not_found) - 1, "text/plain");
 
 	pthread_mutex_lock(&m->lock);
-	enum MHD_Result ret = reply(c, MHD_HTTP_OK, m->text ? m->text : "", m->len, CONTENT_TYPE);
+	struct snapshot *snap = m->snap;
+	if (snap)
+		__atomic_add_fetch(&snap->refs, 1, __ATOMIC_ACQ_REL);
 	pthread_mutex_unlock(&m->lock);
+	if (!snap)
+		return reply(c, MHD_HTTP_OK, "", 0, CONTENT_TYPE);
+	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
+		snap->len, snap->text, snapshot_unref, snap);
+	if (!r) {
+		snapshot_unref(snap);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", CONTENT_TYPE);
+	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
 	return ret;
 }
 
@@ -123,22 +151,23 @@ unsigned metrics_http_port(const struct metrics_http *m)
 
 void metrics_http_publish(struct metrics_http *m, const char *text, size_t len)
 {
-	char *copy = xcalloc(1, len + 1);
-	memcpy(copy, text, len);
+	struct snapshot *snap = xcalloc(1, sizeof(*snap) + len + 1);
+	snap->refs = 1;   /* m->snap's own */
+	snap->len = len;
+	memcpy(snap->text, text, len);
 	pthread_mutex_lock(&m->lock);
-	char *old = m->text;
-	m->text = copy;
-	m->len = len;
+	struct snapshot *old = m->snap;
+	m->snap = snap;
 	pthread_mutex_unlock(&m->lock);
-	free(old);
+	snapshot_unref(old);   /* freed once the last response serving it is gone */
 }
 
 void metrics_http_stop(struct metrics_http *m)
 {
 	if (!m)
 		return;
-	MHD_stop_daemon(m->daemon);
+	MHD_stop_daemon(m->daemon);   /* destroys the responses: their references go */
 	pthread_mutex_destroy(&m->lock);
-	free(m->text);
+	snapshot_unref(m->snap);
 	free(m);
 }

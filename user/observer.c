@@ -23,7 +23,7 @@
 
 #define TRACEFS "/sys/kernel/tracing"
 #define VMLINUX_BTF "/sys/kernel/btf/vmlinux"
-#define MAX_LINKS 32
+#define MAX_LINKS 48   /* 2 per timed syscall + the optional hooks */
 
 static const struct timed_syscall {
 	enum obs_syscall sc;
@@ -194,6 +194,8 @@ static bool tp_btf_allowed(void)
 #define SYSCALL_FN_PREFIX "__x64_sys_"
 #elif defined(__aarch64__)
 #define SYSCALL_FN_PREFIX "__arm64_sys_"
+#else
+#error "SYSCALL_FN_PREFIX: add this architecture (as in bpf/core_fixes.bpf.h)"
 #endif
 
 static bool fentry_allowed(void)
@@ -318,6 +320,11 @@ static int keep_link(struct observer *o, struct bpf_link *link, const char *what
 {
 	if (!link) {
 		log_err("cannot attach %s: %s", what, strerror(errno));
+		return -1;
+	}
+	if (o->n_links == MAX_LINKS) {  /* a hook added without raising MAX_LINKS */
+		bpf_link__destroy(link);
+		log_err("cannot attach %s: more than %d links", what, MAX_LINKS);
 		return -1;
 	}
 	o->links[o->n_links++] = link;

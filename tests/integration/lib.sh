@@ -84,9 +84,9 @@ libvirtd_start() {
 	mkdir -p "$LIBVIRT_USERS"
 	touch "$LIBVIRT_USERS/$$"
 	at_exit libvirt_release
+	pgrep -x virtlogd >/dev/null || virtlogd -d   # QEMU's console log goes through it
 	libvirt_answers && return 0
 	touch "$LIBVIRT_USERS/../started-by-tests"
-	pgrep -x virtlogd >/dev/null || virtlogd -d
 	# one that runs but does not answer is on its way out: let it go
 	pgrep -x libvirtd >/dev/null && stop_daemon libvirtd
 	libvirtd -d

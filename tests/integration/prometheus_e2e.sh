@@ -49,6 +49,18 @@ loopfs_make ext4 1024
 libvirtd_start
 source "$(dirname "$0")/agent_lib.sh"
 
+# agent_lib.sh's writer, but one whole 64 KiB qcow2 cluster every 256 KiB:
+# each write still extends the image (block allocation inside io_submit),
+# and the 1 GiB loop filesystem does not fill up during this longer test
+# (at most 500 MiB before the offsets wrap).
+drive_writes() {
+	local off=0
+	while [ ! -e "$WORKDIR/stop-writes" ]; do
+		qemu_io "$DOM" 0 "aio_write -P 7 ${off}k 64k" >/dev/null 2>&1 || true
+		off=$(((off + 256) % (2000 * 1024)))
+	done
+}
+
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -77,13 +89,18 @@ import json, os, sys, time, urllib.parse, urllib.request
 PROM = os.environ["PROM"]
 METRICS = os.environ["METRICS"]
 DOM = os.environ["DOM"]
+# loopback only: never through a proxy from the environment
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+def get(url, timeout=10):
+    return _opener.open(url, timeout=timeout)
 
 def query(q, at=None):
     args = {"query": q}
     if at is not None:
         args["time"] = "%.3f" % at
     url = PROM + "/api/v1/query?" + urllib.parse.urlencode(args)
-    with urllib.request.urlopen(url, timeout=10) as r:
+    with get(url) as r:
         body = json.load(r)
     assert body["status"] == "success", body
     return body["data"]["result"]
@@ -103,7 +120,7 @@ def wait_for(q, cond, seconds, what):
     sys.exit("timed out after %ds waiting for %s (last: %s = %s)" % (seconds, what, q, v))
 
 def scrape(timeout=5):
-    with urllib.request.urlopen(METRICS, timeout=timeout) as r:
+    with get(METRICS, timeout) as r:
         assert r.status == 200, r.status
         assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), r.headers
         return r.read().decode()
@@ -111,7 +128,7 @@ PY
 pq() { PROM=$PROM METRICS=$METRICS DOM=$DOM PYTHONPATH=$WORKDIR python3 - "$@"; }
 # what the agent and Prometheus said, for a failure
 diag() {
-	echo "--- agent stderr"; tail -20 "$WORKDIR/agent.err"
+	echo "--- agent stderr"; head -c 6000 "$WORKDIR/agent.err"
 	echo "--- audit log"; tail -c 3000 "$WORKDIR/audit.jsonl" 2>/dev/null || true
 	echo "--- prometheus log"; tail -20 "$WORKDIR/prometheus.log" 2>/dev/null || true
 }
@@ -149,10 +166,10 @@ prometheus --config.file="$WORKDIR/prometheus.yml" --storage.tsdb.path="$WORKDIR
 PROM_PID=$!
 at_exit "stop_pid $PROM_PID"
 pq <<'PY' || { diag; fail "Prometheus did not come up or scrape the agent"; }
-import time, urllib.request, pq
+import time, pq
 for _ in range(150):
     try:
-        with urllib.request.urlopen(pq.PROM + "/-/ready", timeout=2) as r:
+        with pq.get(pq.PROM + "/-/ready", timeout=2) as r:
             if r.status == 200:
                 break
     except OSError:
@@ -226,8 +243,7 @@ rec = {s["metric"]["target"]: s["metric"] for s in
 assert rec["vda"]["recommended"] == "threads" and rec["vda"]["io_mode"] == "native", rec
 assert rec["vdb"]["recommended"] == "native", rec
 
-import urllib.request
-with urllib.request.urlopen(pq.PROM + "/api/v1/rules", timeout=10) as r:
+with pq.get(pq.PROM + "/api/v1/rules") as r:
     groups = json.load(r)["data"]["groups"]
 rules = [x for g in groups for x in g["rules"]]
 assert len(rules) >= 5 and all(x["health"] == "ok" for x in rules), [(x["name"], x["health"], x.get("lastError")) for x in rules]
@@ -431,6 +447,7 @@ kill -0 "$AGENT_PID" || { diag; fail "the agent died"; }
 say "a disk that disappears is dropped from /metrics"
 stop_writes
 virsh -q -c "$URI" destroy "$DOM" >/dev/null
+virsh -q -c "$URI" undefine "$DOM" >/dev/null   # a defined domain's disks stay watched
 pq <<'PY' || fail "the destroyed domain's series stay"
 import time, pq
 for _ in range(40):
