@@ -107,12 +107,47 @@ static void families_are_grouped(void **state)
 	free(out);
 }
 
+static void write_inconsistent(FILE *f, const void *arg)
+{
+	prom_write_disk_series(f, arg, 1);
+}
+
+/* A read racing the kernel can see buckets summing above the total: +Inf and
+ * _count must still be >= every bucket (Prometheus rejects less). */
+static void inf_bucket_never_below_buckets(void **state)
+{
+	struct prom_disk_series s = {
+		.domain = "d", .target = "vda", .source = "", .io_mode = "native", .syscall = "io_submit",
+		.buckets = slots, .le_seconds = le, .nbuckets = 4, .count = 7,   /* slots sum to 10 */
+	};
+	char *out = render(write_inconsistent, &s);
+	assert_non_null(strstr(out, "le=\"+Inf\"} 10\n"));
+	assert_non_null(strstr(out, "_count{domain=\"d\",target=\"vda\",source=\"\",io_mode=\"native\",syscall=\"io_submit\"} 10\n"));
+	free(out);
+}
+
+static void write_hooks(FILE *f, const void *arg)
+{
+	prom_write_bpf_hooks(f, arg, 2);
+}
+
+static void one_series_per_hook(void **state)
+{
+	const struct prom_hook h[2] = {{"syscalls", "tracepoint", true}, {"xfs alloc", "missing", false}};
+	char *out = render(write_hooks, h);
+	assert_non_null(strstr(out, "aioguard_bpf_programs_attached{hook=\"syscalls\",attach=\"tracepoint\"} 1\n"));
+	assert_non_null(strstr(out, "aioguard_bpf_programs_attached{hook=\"xfs alloc\",attach=\"missing\"} 0\n"));
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(labels_are_escaped),
 		cmocka_unit_test(histogram_is_cumulative_and_consistent),
 		cmocka_unit_test(families_are_grouped),
+		cmocka_unit_test(inf_bucket_never_below_buckets),
+		cmocka_unit_test(one_series_per_hook),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

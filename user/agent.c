@@ -496,13 +496,21 @@ static void write_agent_metrics(struct agent *a, FILE *f)
 	prom_family(f, "aioguard_bpf_events_lost_total", "counter",
 		    "Stall events lost because the BPF ring buffer was full.");
 	prom_sample(f, "aioguard_bpf_events_lost_total", NULL, (double)observer_lost_events(a->obs));
-	prom_write_bpf_hooks(f, observer_hooks(a->obs));
+	const struct observer_hook *hooks;
+	size_t nhooks = observer_hook_list(a->obs, &hooks);
+	struct prom_hook *ph = xcalloc(nhooks, sizeof(*ph));
+	for (size_t i = 0; i < nhooks; i++)
+		ph[i] = (struct prom_hook){hooks[i].what, hooks[i].how, hooks[i].attached};
+	prom_write_bpf_hooks(f, ph, nhooks);
+	free(ph);
 	prom_family(f, "aioguard_libvirt_up", "gauge", "1 while the agent is connected to libvirt.");
 	prom_sample(f, "aioguard_libvirt_up", NULL, a->conn ? 1 : 0);
 	prom_family(f, "aioguard_watched_disks", "gauge", "Disks the agent watches and may switch.");
 	prom_sample(f, "aioguard_watched_disks", NULL, (double)a->ndisks);
-	prom_family(f, "aioguard_build_info", "gauge", "aioguard's version and mode.");
-	const char *info[] = {"version", AIOGUARD_VERSION, "mode", a->cfg.enforce ? "enforce" : "dry-run", NULL};
+	prom_family(f, "aioguard_enforcing", "gauge", "1 when decisions are applied, 0 in dry-run.");
+	prom_sample(f, "aioguard_enforcing", NULL, a->cfg.enforce ? 1 : 0);
+	prom_family(f, "aioguard_build_info", "gauge", "aioguard's version.");
+	const char *info[] = {"version", AIOGUARD_VERSION, NULL};
 	prom_sample(f, "aioguard_build_info", info, 1);
 }
 

@@ -128,22 +128,13 @@ void prom_write_recommendations(FILE *f, const struct prom_recommendation *r, si
 	}
 }
 
-void prom_write_bpf_hooks(FILE *f, const char *summary)
+void prom_write_bpf_hooks(FILE *f, const struct prom_hook *h, size_t n)
 {
 	static const char name[] = "aioguard_bpf_programs_attached";
 	prom_family(f, name, "gauge",
 		    "1 when the eBPF programs of a hook are attached (attach: how), 0 when this kernel lacks it.");
-	for (const char *p = summary ? summary : ""; *p;) {
-		const char *end = strstr(p, "; ");
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		char seg[256];
-		memcpy(seg, p, len < sizeof(seg) ? len : sizeof(seg) - 1);
-		seg[len < sizeof(seg) ? len : sizeof(seg) - 1] = '\0';
-		char *how = strstr(seg, ": ");
-		if (how)
-			*how = '\0', how += 2;
-		const char *l[] = {"hook", seg, "attach", how ? how : "", NULL};
-		prom_sample(f, name, l, how && !strcmp(how, "missing") ? 0 : 1);
-		p = end ? end + 2 : p + len;
+	for (size_t i = 0; i < n; i++) {
+		const char *l[] = {"hook", h[i].hook, "attach", h[i].attach, NULL};
+		prom_sample(f, name, l, h[i].attached ? 1 : 0);
 	}
 }

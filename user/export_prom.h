@@ -4,6 +4,7 @@
 #ifndef AIOGUARD_EXPORT_PROM_H
 #define AIOGUARD_EXPORT_PROM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -31,6 +32,10 @@ void prom_write_disk_series(FILE *f, const struct prom_disk_series *s, size_t n)
 void prom_write_recommendations(FILE *f, const struct prom_recommendation *r, size_t n);
 /* aioguard_bpf_programs_attached, one series per hook, from the observer's
  * "NAME: HOW; NAME: HOW" summary (HOW "missing": 0, else 1). */
-void prom_write_bpf_hooks(FILE *f, const char *summary);
+struct prom_hook {
+	const char *hook, *attach;
+	bool attached;
+};
+void prom_write_bpf_hooks(FILE *f, const struct prom_hook *h, size_t n);
 
 #endif

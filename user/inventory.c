@@ -359,8 +359,10 @@ static int collect_domain(virConnectPtr conn, virDomainPtr dom, bool inspect, st
 	char *xml = virDomainGetXMLDesc(dom, 0);   /* live XML when running */
 
 	if (!xml || inventory_parse_domain_xml(conn, xml, inspect, out) < 0) {
-		log_err("cannot read the XML of domain %s: %s", virDomainGetName(dom),
-			xml ? "unparsable XML" : virt_last_error());
+		/* copy the error first: the next libvirt call resets it */
+		char *why = xstrdup(xml ? "unparsable XML" : virt_last_error());
+		log_err("cannot read the XML of domain %s: %s", virDomainGetName(dom), why);
+		free(why);
 		free(xml);
 		return -1;
 	}

@@ -70,6 +70,7 @@ struct observer {
 	double realtime_offset;          /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	const struct observer_callbacks *cb;   /* during observer_poll() */
 	char hooks[512];
+	struct observer_hook hook[1 + N_OPTIONAL_HOOKS];   /* syscalls, then optional */
 };
 
 const char *obs_syscall_name(enum obs_syscall sc)
@@ -381,10 +382,20 @@ static int attach_all(struct observer *o, enum observer_syscall_hooks sys, const
 
 static void describe_hooks(struct observer *o, enum observer_syscall_hooks sys, const bool on[])
 {
-	int n = snprintf(o->hooks, sizeof(o->hooks), "syscalls: %s", hooks_name(sys));
-	for (size_t g = 0; g < N_OPTIONAL_HOOKS && n < (int)sizeof(o->hooks); g++)
-		n += snprintf(o->hooks + n, sizeof(o->hooks) - n, "; %s: %s", optional_hooks[g].what,
-			      on[g] ? "tp_btf" : "missing");
+	o->hook[0] = (struct observer_hook){"syscalls", hooks_name(sys), true};
+	for (size_t g = 0; g < N_OPTIONAL_HOOKS; g++)
+		o->hook[1 + g] = (struct observer_hook){optional_hooks[g].what,
+							on[g] ? "tp_btf" : "missing", on[g]};
+	int n = 0;
+	for (size_t i = 0; i < 1 + N_OPTIONAL_HOOKS && n < (int)sizeof(o->hooks); i++)
+		n += snprintf(o->hooks + n, sizeof(o->hooks) - n, "%s%s: %s", i ? "; " : "",
+			      o->hook[i].what, o->hook[i].how);
+}
+
+size_t observer_hook_list(const struct observer *o, const struct observer_hook **out)
+{
+	*out = o->hook;
+	return 1 + N_OPTIONAL_HOOKS;
 }
 
 static int load_error(int err)

@@ -56,6 +56,14 @@ void observer_close(struct observer *o);
 /* What was attached, one line, for the log. */
 const char *observer_hooks(const struct observer *o);
 
+/* The same as a list: each hook group, how it is attached, and whether it is. */
+struct observer_hook {
+	const char *what;     /* "syscalls", "off-CPU", "ext4 alloc", … */
+	const char *how;      /* "tp_btf", "tracepoint …", "missing" */
+	bool attached;
+};
+size_t observer_hook_list(const struct observer *o, const struct observer_hook **out);
+
 /* Start (watch) or stop timing the submissions of a process. */
 int observer_watch_tgid(struct observer *o, pid_t tgid, bool watch);
 /* The watched processes, including those the comm filter added. Returns the
