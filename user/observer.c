@@ -409,38 +409,49 @@ static int load_error(int err)
 	return -1;
 }
 
-static void deliver_stall(struct observer *o, const struct obs_event *e)
+int observer_decode_event(const void *data, size_t size, double realtime_offset,
+			  struct observer_stall *out)
 {
-	struct observer_stall s = {
-		.ts = (double)e->ts_ns / 1e9 + o->realtime_offset,
-		.pid = e->pid,
-		.tid = e->tid,
-		.dev = observer_dev_from_kernel(e->dev),
-		.ino = e->ino,
-		.syscall = e->syscall,
-		.duration_ns = e->duration_ns,
-		.alloc_ns = e->alloc_ns,
-		.offcpu_ns = e->offcpu_ns,
-		.bytes = e->bytes,
-		.iocbs = e->iocbs,
-	};
+	struct obs_event e;
 
-	memcpy(s.thread, e->comm, sizeof(s.thread));
-	s.thread[sizeof(s.thread) - 1] = '\0';
-	o->cb->stall(&s, o->cb->ctx);
+	if (size < sizeof(e))
+		return -1;
+	memcpy(&e, data, sizeof(e));   /* the ring buffer guarantees no alignment to us */
+	*out = (struct observer_stall){
+		.ts = (double)e.ts_ns / 1e9 + realtime_offset,
+		.pid = (pid_t)e.pid,
+		.tid = (pid_t)e.tid,
+		.dev = observer_dev_from_kernel(e.dev),
+		.ino = e.ino,
+		.syscall = e.syscall < OBS_SC_COUNT ? e.syscall : OBS_SC_NONE,
+		.duration_ns = e.duration_ns,
+		.alloc_ns = e.alloc_ns,
+		.offcpu_ns = e.offcpu_ns,
+		.bytes = e.bytes,
+		.iocbs = e.iocbs,
+	};
+	memcpy(out->thread, e.comm, sizeof(out->thread));
+	out->thread[sizeof(out->thread) - 1] = '\0';
+	return e.type == OBS_EVENT_STALL || e.type == OBS_EVENT_NEW_FILE ? (int)e.type : -1;
 }
 
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct observer *o = ctx;
-	const struct obs_event *e = data;
+	struct observer_stall s;
 
-	if (size < sizeof(*e) || !o->cb)
+	if (!o->cb)
 		return 0;
-	if (e->type == OBS_EVENT_STALL && o->cb->stall)
-		deliver_stall(o, e);
-	else if (e->type == OBS_EVENT_NEW_FILE && o->cb->new_file)
-		o->cb->new_file(e->pid, observer_dev_from_kernel(e->dev), e->ino, o->cb->ctx);
+	switch (observer_decode_event(data, size, o->realtime_offset, &s)) {
+	case OBS_EVENT_STALL:
+		if (o->cb->stall)
+			o->cb->stall(&s, o->cb->ctx);
+		break;
+	case OBS_EVENT_NEW_FILE:
+		if (o->cb->new_file)
+			o->cb->new_file(s.pid, s.dev, s.ino, o->cb->ctx);
+		break;
+	}
 	return 0;
 }
 

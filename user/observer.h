@@ -83,6 +83,12 @@ int observer_read(struct observer *o, struct agg_snapshot *out);
  * it be used again. 0, or -ENOENT when not counted. */
 int observer_forget(struct observer *o, const struct agg_key *key);
 
+/* Decode one ring buffer record (untrusted size): OBS_EVENT_STALL or
+ * OBS_EVENT_NEW_FILE with *out filled (new-file: pid, dev, ino), -1 when
+ * it is short or of no known type. Pure, for tests and fuzzing. */
+int observer_decode_event(const void *data, size_t size, double realtime_offset,
+			  struct observer_stall *out);
+
 /* Events lost because the ring buffer was full. */
 uint64_t observer_lost_events(const struct observer *o);
 /* Submissions not counted because all OBS_MAX_DISKS slots were taken. */

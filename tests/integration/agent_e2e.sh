@@ -67,7 +67,7 @@ check_audit_line applied enforce
 [ "$(disk_io "$URI" "$DOM" vdb --inactive)" = native ] || fail "vdb was touched"
 [ "$(disk_io "$URI" "$DOM" vda)" = threads ] || fail "live vda is not threads"
 pid=$(cat "/run/libvirt/qemu/$DOM.pid")
-tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "\"filename\":\"$LOOP_MNT/sparse.qcow2\".*\"aio\":\"threads\"" ||
+grep -q "\"filename\":\"$LOOP_MNT/sparse.qcow2\".*\"aio\":\"threads\"" <<<"$(tr '\0' ' ' <"/proc/$pid/cmdline")" ||
 	fail "QEMU does not run vda with aio=threads"
 backup=$(python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if "\"applied\"" in l][0]["backup"])' "$WORKDIR/audit.jsonl")
 same_xml "$backup" "$WORKDIR/before.xml" || fail "backup $backup differs from the XML before the switch"

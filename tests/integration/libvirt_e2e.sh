@@ -49,7 +49,7 @@ virsh -c "$URI" dumpxml --inactive "$DOM" | cmp -s - "$WORKDIR/before.xml" || fa
 
 say "set-io --apply save-restore switches the running QEMU"
 "$AIOGUARD" set-io -c "$URI" "$DOM" vda threads --apply save-restore --backup-dir "$WORKDIR/backups"
-virsh -c "$URI" domstate "$DOM" | grep -q running || fail "domain not running after save-restore"
+[ "$(virsh -c "$URI" domstate "$DOM" | head -1)" = running ] || fail "domain not running after save-restore"
 pid=$(cat "/run/libvirt/qemu/$DOM.pid")
 cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline")
 grep -q "\"filename\":\"$LOOP_MNT/sparse.raw\".*\"aio\":\"threads\"" <<<"$cmdline" ||
@@ -67,7 +67,7 @@ same_xml "$backup" "$WORKDIR/before.xml" || {
 	diff "$WORKDIR/before.xml" "$backup" || true
 	fail "backup differs from the XML before the change"
 }
-ls "$WORKDIR"/backups/ | grep -qv '\.xml$' && fail "save file left behind: $(ls "$WORKDIR"/backups)"
+grep -qv '\.xml$' <<<"$(ls "$WORKDIR"/backups/)" && fail "save file left behind: $(ls "$WORKDIR"/backups)"
 
 say "advise after the switch: vda already on threads"
 "$AIOGUARD" advise -c "$URI" --domain "$DOM"

@@ -186,7 +186,7 @@ usage_errors() {
 	[[ $err == *"no process with pid"* ]] || fail "unclear error: $err"
 	err=$("$AIOGUARD" watch --interval x 2>&1 >/dev/null) && fail "bad --interval accepted"
 	[[ $err == *"--interval"* ]] || fail "unclear error: $err"
-	"$AIOGUARD" watch --help | grep -q -- '--threshold-us' || fail "--help lacks options"
+	grep -q -- '--threshold-us' <<<"$("$AIOGUARD" watch --help)" || fail "--help lacks options"
 }
 
 usage_errors
