@@ -68,6 +68,7 @@ static void say(struct adapt_decision *out, enum adapt_action a, enum io_mode to
 	out->to = to;
 	va_start(ap, fmt);
 	vsnprintf(out->reason, sizeof(out->reason), fmt, ap);
+	utf8_trim_partial(out->reason);
 	va_end(ap);
 }
 

@@ -17,6 +17,7 @@ static void say(struct advice *out, enum io_mode mode, const char *fmt, ...)
 	out->recommended = mode;
 	va_start(ap, fmt);
 	vsnprintf(out->reason, sizeof(out->reason), fmt, ap);
+	utf8_trim_partial(out->reason);
 	va_end(ap);
 }
 

@@ -64,3 +64,21 @@ bool cache_allows_native(const char *cache)
 {
 	return cache && (strcmp(cache, "none") == 0 || strcmp(cache, "directsync") == 0);
 }
+
+void utf8_trim_partial(char *s)
+{
+	size_t n = strlen(s), i = n, need;
+	unsigned char lead;
+
+	/* back over continuation bytes (at most 3) to the lead byte */
+	while (i > 0 && n - i < 4 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0)
+		return;
+	lead = (unsigned char)s[i - 1];
+	if (lead < 0x80)
+		return;
+	need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+	if (n - (i - 1) < need)
+		s[i - 1] = '\0';
+}

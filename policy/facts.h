@@ -49,6 +49,10 @@ const char *io_mode_name(enum io_mode m);       /* NULL for IO_MODE_UNSET */
 const char *image_state_name(enum image_state s);
 bool io_mode_parse(const char *s, enum io_mode *out);  /* NULL -> UNSET */
 
+/* After a truncating snprintf: cut a UTF-8 sequence the end split, so
+ * names from domain XML never turn into invalid UTF-8 in JSON or labels. */
+void utf8_trim_partial(char *s);
+
 /* libvirt and QEMU need O_DIRECT for io='native': cache none or directsync. */
 bool cache_allows_native(const char *cache);
 

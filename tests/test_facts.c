@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "../policy/facts.h"
@@ -31,11 +32,35 @@ static void native_needs_o_direct(void **state)
 	assert_false(cache_allows_native(NULL));
 }
 
+static void utf8_cut_is_never_split(void **state)
+{
+	char s[16];
+	strcpy(s, "ab\xc3\xbc");            /* "abü": complete */
+	utf8_trim_partial(s);
+	assert_string_equal(s, "ab\xc3\xbc");
+	strcpy(s, "ab\xc3");                /* ü cut after its lead byte */
+	utf8_trim_partial(s);
+	assert_string_equal(s, "ab");
+	strcpy(s, "x\xf0\x9f\x99");         /* 4-byte emoji missing its last byte */
+	utf8_trim_partial(s);
+	assert_string_equal(s, "x");
+	strcpy(s, "x\xf0\x9f\x99\x82");     /* complete emoji */
+	utf8_trim_partial(s);
+	assert_string_equal(s, "x\xf0\x9f\x99\x82");
+	strcpy(s, "");
+	utf8_trim_partial(s);
+	assert_string_equal(s, "");
+	strcpy(s, "\x80\x80");             /* stray continuation bytes: left alone */
+	utf8_trim_partial(s);
+	assert_string_equal(s, "\x80\x80");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(io_mode_round_trip),
 		cmocka_unit_test(native_needs_o_direct),
+		cmocka_unit_test(utf8_cut_is_never_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,29 +103,49 @@ static const char *sparse_word(const struct advice *a)
 	return a->sparse ? "yes" : "no";
 }
 
+/* One cell, padded to width; control characters from the XML (a newline in
+ * a path, an escape sequence in a name) are shown as '?', so one disk stays
+ * one line and nothing reaches the terminal raw. */
+static void put_cell(const char *s, int width, bool last)
+{
+	int n = 0;
+	for (s = dash(s); *s; s++, n++)
+		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+	if (last)
+		putchar('\n');
+	else
+		printf("%*s", width - n + 2, "");
+}
+
 /* An aligned table: column widths from the data, the reason last and whole. */
 static void print_table(const struct advised *v, size_t n)
 {
-	int w[6] = {6, 6, 6, 6, 6, 5};   /* domain target type source format cache */
-	for (size_t i = 0; i < n; i++) {
-		const struct disk *d = v[i].disk;
-		const char *cols[6] = {d->domain, d->target, disk_type_name(d->type),
-				       d->source, d->format, d->cache};
-		for (int c = 0; c < 6; c++)
-			if ((int)strlen(dash(cols[c])) > w[c])
-				w[c] = (int)strlen(dash(cols[c]));
-	}
-	printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-8s  %-6s  %-11s  %s\n",
-	       w[0], "DOMAIN", w[1], "TARGET", w[2], "TYPE", w[3], "SOURCE", w[4], "FORMAT",
-	       w[5], "CACHE", "IO", "SPARSE", "RECOMMENDED", "REASON");
-	for (size_t i = 0; i < n; i++) {
-		const struct disk *d = v[i].disk;
-		const struct advice *a = &v[i].advice;
-		printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-8s  %-6s  %-11s  %s\n",
-		       w[0], dash(d->domain), w[1], dash(d->target), w[2], disk_type_name(d->type),
-		       w[3], dash(d->source), w[4], dash(d->format), w[5], dash(d->cache),
-		       dash(io_mode_name(d->io)), sparse_word(a),
-		       dash(io_mode_name(a->recommended)), a->reason);
+	enum { NCOLS = 10 };
+	static const char *const heads[NCOLS] = {"DOMAIN", "TARGET", "TYPE", "SOURCE", "FORMAT",
+						 "CACHE", "IO", "SPARSE", "RECOMMENDED", "REASON"};
+	const char *cols[NCOLS];
+	int w[NCOLS];
+
+	for (int c = 0; c < NCOLS; c++)
+		w[c] = (int)strlen(heads[c]);
+	for (size_t pass = 0; pass < 2; pass++) {
+		if (pass)
+			for (int c = 0; c < NCOLS; c++)
+				put_cell(heads[c], w[c], c == NCOLS - 1);
+		for (size_t i = 0; i < n; i++) {
+			const struct disk *d = v[i].disk;
+			const struct advice *a = &v[i].advice;
+			const char *row[NCOLS] = {d->domain, d->target, disk_type_name(d->type), d->source,
+						  d->format, d->cache, io_mode_name(d->io), sparse_word(a),
+						  io_mode_name(a->recommended), a->reason};
+			memcpy(cols, row, sizeof(cols));
+			for (int c = 0; c < NCOLS; c++) {
+				if (!pass && (int)strlen(dash(cols[c])) > w[c])
+					w[c] = (int)strlen(dash(cols[c]));
+				else if (pass)
+					put_cell(cols[c], w[c], c == NCOLS - 1);
+			}
+		}
 	}
 }
 

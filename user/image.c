@@ -93,6 +93,7 @@ static void fail(struct image_facts *out, int err, const char *fmt, ...)
 	out->error = err;
 	va_start(ap, fmt);
 	vsnprintf(out->detail, sizeof(out->detail), fmt, ap);
+	utf8_trim_partial(out->detail);
 	va_end(ap);
 }
 

@@ -7,11 +7,20 @@
 
 bool log_verbose;
 
+/* One line per message, whatever libvirt's messages or names hold. */
 static void vlog(const char *fmt, va_list ap)
 {
-	fputs("aioguard: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char *msg;
+
+	if (vasprintf(&msg, fmt, ap) < 0) {
+		fputs("aioguard: (message lost: out of memory)\n", stderr);
+		return;
+	}
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	fprintf(stderr, "aioguard: %s\n", msg);
+	free(msg);
 }
 
 void log_err(const char *fmt, ...)
