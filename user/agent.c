@@ -58,10 +58,11 @@ static bool same_disk(const struct agent_disk *d, const struct disk *x)
 }
 
 /* Only local disks the agent could ever switch: a file or block device it
- * could inspect, of a domain in scope, not read-only media. */
+ * could inspect, of a running domain in scope (a defined-only domain has no
+ * QEMU to observe: no evidence, no decision), not read-only media. */
 static bool watchable(const struct agent *a, const struct disk *x)
 {
-	return x->image.state != IMAGE_UNKNOWN && !x->readonly &&
+	return x->domain_active && x->image.state != IMAGE_UNKNOWN && !x->readonly &&
 	       x->device == DISK_DEVICE_DISK && config_domain_in_scope(&a->cfg, x->domain);
 }
 
@@ -276,10 +277,14 @@ static void audit_decision(struct agent *a, struct agent_disk *d, const struct a
 	json_add_str(o, "message", res && res->message[0] ? res->message : NULL);
 	json_add_str(o, "backup", res && res->backup_path[0] ? res->backup_path : NULL);
 
-	char *line = xasprintf("%s %s/%s: %s -> %s (%s): %s", result_names[result], d->domain,
+	/* A failure says why in syslog too: the audit log may be what failed
+	 * (a full or read-only state directory). */
+	bool why = result == RESULT_FAILED && res && res->message[0];
+	char *line = xasprintf("%s %s/%s: %s -> %s (%s): %s%s%s", result_names[result], d->domain,
 			       d->target, io_mode_name(d->disk->io) ? io_mode_name(d->disk->io) : "-",
 			       io_mode_name(dec->to) ? io_mode_name(dec->to) : "-",
-			       a->cfg.enforce ? "enforce" : "dry-run", dec->reason);
+			       a->cfg.enforce ? "enforce" : "dry-run", dec->reason,
+			       why ? "; " : "", why ? res->message : "");
 	if (a->events)
 		event_emit(a->events, json_object_get(o));
 	audit_log_write(a->audit, o, line);
@@ -316,10 +321,12 @@ static void act(struct agent *a, struct agent_disk *d, const struct adapt_window
 	}
 	a->decisions[dec->action][result]++;
 	audit_decision(a, d, w, n, dec, result, &res);
-	if (result != RESULT_APPLIED && result != RESULT_DRY_RUN)
-		log_info("%s/%s: %s", d->domain, d->target, res.message[0] ? res.message : dec->reason);
-	else if (result == RESULT_APPLIED)
+	/* Applied and failed changes are always said: a failure's message may
+	 * be nowhere else when the audit log cannot be written. */
+	if (result == RESULT_APPLIED || result == RESULT_FAILED)
 		log_err("%s/%s: %s", d->domain, d->target, res.message);
+	else if (result != RESULT_DRY_RUN)
+		log_info("%s/%s: %s", d->domain, d->target, res.message[0] ? res.message : dec->reason);
 }
 
 static void decide(struct agent *a, struct agent_disk *d, const struct adapt_window *w, uint32_t n,

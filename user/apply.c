@@ -313,9 +313,11 @@ static int define_new(struct apply *a)
 	char *why = NULL;
 	int ret = -1;
 
+	/* libvirtd went away after the backup: nothing was defined. Name the
+	 * backup all the same: it is the XML as it was before we started. */
 	if (!now) {
-		say(a->res, "cannot re-read the XML of %s: %s; nothing changed", a->req->domain,
-		    virt_last_error());
+		say(a->res, "cannot re-read the XML of %s: %s; nothing changed; its XML as read is saved in %s ('virsh define %s' restores it)",
+		    a->req->domain, virt_last_error(), a->res->backup_path, a->res->backup_path);
 		goto out;
 	}
 	/* virsh edit or another tool defined it since we read it: our edit

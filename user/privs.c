@@ -18,9 +18,19 @@ static bool is_kept(cap_value_t c)
 	return false;
 }
 
-/* The bounding set first (it needs CAP_SETPCAP, which goes last). */
+/* The bounding set first (it needs CAP_SETPCAP, which goes last). Without
+ * CAP_SETPCAP (systemd already bounded us) it stays: with no_new_privs and
+ * an empty permitted set, nothing can be regained from it anyway. */
 static int drop_bounding(void)
 {
+	if (!CAP_IS_SUPPORTED(CAP_SETPCAP) || prctl(PR_CAPBSET_READ, CAP_SETPCAP) != 1)
+		return 0;
+	cap_t now = cap_get_proc();
+	cap_flag_value_t setpcap = CAP_CLEAR;
+	cap_get_flag(now, CAP_SETPCAP, CAP_EFFECTIVE, &setpcap);
+	cap_free(now);
+	if (setpcap != CAP_SET)
+		return 0;
 	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++)
 		if (!is_kept(c) && cap_get_bound(c) == 1 && cap_drop_bound(c) < 0)
 			return -1;
