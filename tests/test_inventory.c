@@ -149,7 +149,7 @@ static void collects_from_the_test_driver(void **state)
 	virConnectPtr conn = virConnectOpen("test:///default");
 	assert_non_null(conn);
 	struct disk_list l = {0};
-	assert_int_equal(inventory_collect(conn, NULL, true, &l), 0);
+	assert_int_equal(inventory_collect(conn, NULL, INVENTORY_INSPECT, &l), 0);
 	const struct disk *d = find(&l, "vda");
 	assert_non_null(d);
 	assert_string_equal(d->domain, "test");
@@ -157,7 +157,7 @@ static void collects_from_the_test_driver(void **state)
 	assert_string_equal(d->source, "/guest/diskimage1");
 	assert_int_equal(d->image.state, IMAGE_UNKNOWN);
 	disk_list_free(&l);
-	assert_int_equal(inventory_collect(conn, "no-such-domain", true, &l), -1);
+	assert_int_equal(inventory_collect(conn, "no-such-domain", INVENTORY_INSPECT, &l), -1);
 	assert_int_equal(l.n, 0);
 	virConnectClose(conn);
 }

@@ -132,7 +132,7 @@ int agent_refresh(struct agent *a)
 
 	if (!a->conn)
 		return -1;
-	if (inventory_collect(a->conn, NULL, true, &fresh) < 0 && !fresh.n) {
+	if (inventory_collect(a->conn, NULL, INVENTORY_INSPECT | INVENTORY_RUNNING_ONLY, &fresh) < 0 && !fresh.n) {
 		disk_list_free(&fresh);
 		return -1;
 	}

@@ -9,7 +9,6 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "events.h"
 #include "util.h"
 
 struct audit_log {
@@ -41,7 +40,15 @@ struct audit_log *audit_log_open(const char *path, char *err, size_t errlen)
 
 void audit_log_write(struct audit_log *a, json_object *o, const char *summary)
 {
-	event_emit(a->f, o);
+	const char *line = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE);
+	/* A full or read-only disk must not swallow a decision: say it on
+	 * stderr (and syslog below) with the line that could not be kept. */
+	if (fprintf(a->f, "%s\n", line) < 0 || fflush(a->f) != 0) {
+		log_err("audit log write failed (%s); the decision was: %s", strerror(errno), line);
+		clearerr(a->f);
+	}
+	json_object_put(o);
 	syslog(LOG_NOTICE, "%s", summary);
 }
 

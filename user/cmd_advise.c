@@ -180,7 +180,7 @@ int cmd_advise(int argc, char **argv)
 	if (!conn)
 		return 1;
 	struct disk_list disks = {0};
-	int rc = inventory_collect(conn, only, true, &disks) < 0 ? 1 : 0;
+	int rc = inventory_collect(conn, only, INVENTORY_INSPECT, &disks) < 0 ? 1 : 0;
 	struct advised *v = xcalloc(disks.n, sizeof(*v));
 	for (size_t i = 0; i < disks.n; i++) {
 		v[i].disk = &disks.v[i];

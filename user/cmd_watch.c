@@ -338,7 +338,7 @@ static int refresh_domains(struct watch *w)
 	pid_t *pids = NULL;
 	size_t n = 0;
 
-	if (inventory_collect(w->conn, NULL, true, &fresh) < 0)
+	if (inventory_collect(w->conn, NULL, INVENTORY_INSPECT | INVENTORY_RUNNING_ONLY, &fresh) < 0)
 		return -1;
 	disk_list_free(&w->disks);
 	w->disks = fresh;

@@ -383,8 +383,9 @@ static int by_domain_name(const void *a, const void *b)
 		      virDomainGetName(*(virDomainPtr const *)b));
 }
 
-int inventory_collect(virConnectPtr conn, const char *only, bool inspect, struct disk_list *out)
+int inventory_collect(virConnectPtr conn, const char *only, unsigned flags, struct disk_list *out)
 {
+	bool inspect = flags & INVENTORY_INSPECT;
 	virDomainPtr *doms = NULL;
 	int n, rc = 0;
 
@@ -398,7 +399,8 @@ int inventory_collect(virConnectPtr conn, const char *only, bool inspect, struct
 		virDomainFree(dom);
 		return rc;
 	}
-	n = virConnectListAllDomains(conn, &doms, 0);
+	n = virConnectListAllDomains(conn, &doms, flags & INVENTORY_RUNNING_ONLY ?
+				     VIR_CONNECT_LIST_DOMAINS_ACTIVE : 0);
 	if (n < 0) {
 		log_err("cannot list domains: %s", virt_last_error());
 		return -1;

@@ -21,10 +21,16 @@
 int inventory_parse_domain_xml(virConnectPtr conn, const char *xml, bool inspect,
 			       struct disk_list *out);
 
+enum inventory_flags {
+	INVENTORY_INSPECT = 1 << 0,       /* image_inspect() every source */
+	INVENTORY_RUNNING_ONLY = 1 << 1,  /* skip defined-only domains (the agent
+	                                     and watch observe running QEMU only) */
+};
+
 /* Every disk of every domain, running and defined-only (or only the domain
  * named `only` when non-NULL; -1 with a message if it does not exist).
  * Sets domain_active and qemu_pid for running domains. */
-int inventory_collect(virConnectPtr conn, const char *only, bool inspect,
+int inventory_collect(virConnectPtr conn, const char *only, unsigned flags,
 		      struct disk_list *out);
 
 /* PID of the QEMU process of a running domain, 0 when not found. */

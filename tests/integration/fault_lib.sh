@@ -127,7 +127,13 @@ fill_fs() {
 
 # metric URL NAME: the value of an unlabelled sample
 metric() {
-	curl -sf "$1" | awk -v n="$2" '$1 == n {print $2}'
+	python3 - "$1" "$2" <<'PY'
+import sys, urllib.request
+for line in urllib.request.urlopen(sys.argv[1], timeout=10).read().decode().splitlines():
+    f = line.split()
+    if len(f) == 2 and f[0] == sys.argv[2]:
+        print(f[1])
+PY
 }
 
 # agent_metrics_url FILE: from the agent's "metrics on http://…" line

@@ -7,7 +7,8 @@
 #   - the agent watches only the running domain's disks
 #     (aioguard_watched_disks), and the define-only domains cost its
 #     refresh little (CPU per refresh, with and without them).
-# Images are small files: sparse raw, fallocated raw, qcow2, written raw.
+# Images are small files: sparse raw, fallocated raw, qcow2, written raw
+# (vdd on io='threads', the others on native).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/fault_lib.sh"
@@ -44,7 +45,7 @@ with open(define, "w") as d, open(undefine, "w") as u:
         disks = (disk.format(fmt="raw", src=base + "-a.raw", dev="vda") +
                  disk.format(fmt="raw", src=base + "-b.raw", dev="vdb") +
                  disk.format(fmt="qcow2", src=base + "-c.qcow2", dev="vdc") +
-                 disk.format(fmt="raw", src=base + "-d.raw", dev="vdd"))
+                 disk.format(fmt="raw", src=base + "-d.raw", dev="vdd").replace("'native'", "'threads'"))
         with open(base + ".xml", "w") as f:
             f.write("<domain type='kvm'><name>%s</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
                     "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices>"
@@ -84,7 +85,8 @@ for d in disks:
         continue
     seen.add((d["domain"], d["target"]))
     got = (d["image"], d["sparse"], d["recommended_io"])
-    if got != want[d["target"]] or d["active"] or d["io"] != "native":
+    io = "threads" if d["target"] == "vdd" else "native"
+    if got != want[d["target"]] or d["active"] or d["io"] != io:
         bad.append((d["domain"], d["target"], got))
 expected = {("%s-%03d" % (prefix, i), t) for i in range(n) for t in want}
 if seen != expected:
@@ -110,7 +112,10 @@ refresh_cost() {
 	echo "$(((a1 - a0) * 1000 / hz / 5)) $(((l1 - l0) * 1000 / hz / 5))"
 }
 
+# Switch-back on with no quiet time: every vdd (allocated, on threads) would
+# be switched back to native were define-only disks watched.
 "$AIOGUARD" run -c "$PURI" --dry-run --interval 2 --listen 127.0.0.1:0 \
+	--switch-back yes --switch-back-quiet 0 \
 	--state-dir "$WORKDIR/state" >"$WORKDIR/agent.out" 2>"$WORKDIR/agent.err" &
 AGENT_PID=$!
 at_exit "kill $AGENT_PID"
@@ -125,6 +130,9 @@ watched=$(metric "$URL" aioguard_watched_disks)
 echo "  agent: $(grep -o '[0-9]* disks watched' "$WORKDIR/agent.err"), aioguard_watched_disks $watched"
 [ "$watched" = 2 ] || fail "aioguard_watched_disks is $watched: only the running domain's 2 disks are watched"
 read -r with_agent with_libvirtd < <(refresh_cost)
+n=$(grep -c '"type":"decision"' "$WORKDIR/state/audit.jsonl" || true)
+[ "$n" -eq 0 ] || fail "$n decisions on define-only domains, e.g. $(head -c 400 "$WORKDIR/state/audit.jsonl")"
+echo "  no decision on a define-only disk (switch-back on, quiet 0 s)"
 
 t0=$(now_ms)
 virsh -q -c "$PURI" <"$WORKDIR/undefine.cmds" >/dev/null || fail "undefining $N domains"

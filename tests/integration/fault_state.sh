@@ -19,6 +19,11 @@ source "$(dirname "$0")/agent_lib.sh"
 tinyfs_make state 1024
 S=$TINY_MNT/state
 mkdir -m 700 "$S" "$S/backups"
+# the same filesystem, writable, for the test while $S is mounted read-only
+RW=$WORKDIR/state-rw
+mkdir "$RW"
+mount --bind "$TINY_MNT" "$RW" || fail "bind mount of $TINY_MNT"
+at_exit "umount -l '$RW'"
 new_domain
 xml_unchanged() {
 	same_xml <(virsh -c "$URI" dumpxml --inactive "$DOM") "$WORKDIR/before.xml" ||
@@ -82,12 +87,14 @@ wait_refusal() {
 	no_backup_left
 }
 
+# Each fault is in place before the previous one is lifted: the agent
+# retries after its cooldown and must never find the directory usable.
 wait_refusal "No space left on device; nothing changed"
-rm -f "$TINY_MNT"/filler*
 chattr +i "$S/backups"
+rm -f "$TINY_MNT"/filler*
 wait_refusal "Operation not permitted; nothing changed"
-chattr -i "$S/backups"
 mount --bind "$S" "$S" && mount -o remount,bind,ro "$S" || fail "read-only bind mount of $S"
+chattr -i "$RW/state/backups"
 wait_refusal "Read-only file system; nothing changed"
 umount "$S"
 for _ in $(seq 300); do
