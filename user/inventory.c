@@ -331,7 +331,10 @@ pid_t inventory_qemu_pid(virDomainPtr dom)
 	if (!name || virDomainIsActive(dom) != 1)
 		return 0;
 	pid_t pid = read_pidfile(name);
-	if (pid && kill(pid, 0) == 0)
+	/* EPERM: alive, only not ours to signal (the agent keeps no CAP_KILL
+	 * and QEMU runs as another user); without it every refresh scanned
+	 * all of /proc for every domain. */
+	if (pid && (kill(pid, 0) == 0 || errno == EPERM))
 		return pid;
 	return scan_proc_for_guest(name);
 }

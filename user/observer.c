@@ -131,12 +131,21 @@ static void ensure_tracefs(void)
 		log_info("mounted tracefs on %s", TRACEFS);
 }
 
+/* The kernel's BTF, for probing only: ~6 MiB, released once loaded. */
+static struct btf *probe_btf;
+
 static struct btf *vmlinux_btf(void)
 {
-	static struct btf *btf;
-	if (!btf)
-		btf = btf__load_vmlinux_btf();
-	return libbpf_get_error(btf) ? NULL : btf;
+	if (!probe_btf)
+		probe_btf = btf__load_vmlinux_btf();
+	return libbpf_get_error(probe_btf) ? NULL : probe_btf;
+}
+
+static void release_probe_btf(void)
+{
+	if (!libbpf_get_error(probe_btf))
+		btf__free(probe_btf);
+	probe_btf = NULL;
 }
 
 /* Is tracepoint tp known to BTF: vmlinux's, or that of the loaded module
@@ -482,6 +491,7 @@ static int load_with(struct observer *o, const struct observer_options *opts,
 	set_settings(o, opts);
 	set_syscall_autoload(o, sys);
 	probe_optional_hooks(o, tp_btf_ok, on);
+	release_probe_btf();   /* probing is over; an idle agent need not keep it */
 	int err = observer_bpf__load(o->skel);
 	if (err)
 		return load_error(err);
