@@ -27,12 +27,6 @@ drive_writes() {
 	local off
 	off=$(cat "$WORKDIR/write-offset" 2>/dev/null || echo 0)
 	while [ ! -e "$WORKDIR/stop-writes" ] && [ "$off" -lt 2000 ]; do
-		# QEMU 7.2 can abort on a monitor write to a disk a save has just
-		# deactivated: write only while the domain runs
-		if [ "$(virsh -c "$URI" domstate "$DOM" 2>/dev/null | head -1)" != running ]; then
-			sleep 0.2
-			continue
-		fi
 		qemu_io "$DOM" 0 "aio_write -P 7 ${off}M 1M" >/dev/null 2>&1 || true
 		off=$((off + 1))
 		echo "$off" >"$WORKDIR/write-offset"
