@@ -100,6 +100,18 @@ static __always_inline bool file_devino(struct file *file, __u64 *dev, __u64 *in
 	return inode;
 }
 
+/* The first n (1..8) pointers of a user array. One fixed-size read: a
+ * size computed from n loses its bounds on 6.1's verifier when clang spills
+ * it ("R2 unbounded memory access"). QEMU's array of iocb pointers has room
+ * for 8 (it sits in a larger array); elsewhere a read that would cross into
+ * an unmapped page falls back to the first pointer alone. */
+static __always_inline int read_user_ptrs(__u64 ptrs[8], __u64 uptr, int n)
+{
+	if (n > 1 && !bpf_probe_read_user(ptrs, 8 * sizeof(ptrs[0]), (void *)uptr))
+		return 0;
+	return bpf_probe_read_user(ptrs, sizeof(ptrs[0]), (void *)uptr);
+}
+
 /* Registered ("fixed") file idx of an io_uring. The table became an array
  * of io_rsrc_node pointers in 6.13; before that it was io_fixed_file[]. */
 struct io_fixed_file___old {

@@ -203,15 +203,16 @@ static __always_inline void resolve_fd(struct inflight *in, struct task_struct *
 }
 
 /* io_submit's fallback when no direct I/O event named the file (block
- * devices, buffered or non-iomap files): the first iocb names the file,
- * bytes are summed over the first OBS_IOCB_READ iocbs. */
+ * devices, buffered or non-iomap files, kernels before iomap_dio_rw_begin):
+ * the first iocb names the file, bytes are summed over the first
+ * OBS_IOCB_READ iocbs. */
 static __always_inline void read_iocbs(struct inflight *in, struct task_struct *task, long nr)
 {
 	__u64 ptrs[OBS_IOCB_READ] = {};
 	struct iocb cb;
-	__u64 n = nr < OBS_IOCB_READ ? nr : OBS_IOCB_READ;
+	int n = nr < OBS_IOCB_READ ? nr : OBS_IOCB_READ;
 
-	if (nr <= 0 || bpf_probe_read_user(ptrs, n * sizeof(ptrs[0]), (void *)in->iocbpp))
+	if (n <= 0 || read_user_ptrs(ptrs, in->iocbpp, n))
 		return;
 	for (int i = 0; i < OBS_IOCB_READ && i < n; i++) {
 		if (bpf_probe_read_user(&cb, sizeof(cb), (void *)ptrs[i]))
@@ -646,18 +647,32 @@ static __always_inline __u64 uring_req_bytes(struct io_kiocb *req)
 /* Fires in the submitting thread for each request io_uring_enter takes
  * from the SQ ring (with SQPOLL it fires in the SQ thread: not timed). The
  * first request names the file. */
-SEC("tp_btf/io_uring_submit_req")
-int BPF_PROG(uring_submit_req, struct io_kiocb *req)
+static __always_inline void uring_submitted(struct io_kiocb *req)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct inflight *in = bpf_task_storage_get(&inflight, task, 0, 0);
 
 	if (!in || !in->start_ns || in->syscall != OBS_SC_IO_URING_ENTER)
-		return 0;
+		return;
 	in->iocbs++;
 	in->bytes += uring_req_bytes(req);
 	if (!in->devino_known)
 		in->devino_known = uring_req_devino(req, task, &in->dev, &in->ino);
+}
+
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(uring_submit_req, struct io_kiocb *req)
+{
+	uring_submitted(req);
+	return 0;
+}
+
+/* The same tracepoint before 6.4 (req first there too, since 6.0); the
+ * loader keeps whichever of the two this kernel has. */
+SEC("tp_btf/io_uring_submit_sqe")
+int BPF_PROG(uring_submit_sqe, struct io_kiocb *req)
+{
+	uring_submitted(req);
 	return 0;
 }
 

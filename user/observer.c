@@ -43,20 +43,24 @@ static const struct timed_syscall {
 };
 #define N_TIMED_SYSCALLS (sizeof(timed_syscalls) / sizeof(timed_syscalls[0]))
 
-/* Hooks the observer works without, each with what is lost. */
+/* Hooks the observer works without, each with what is lost. A hook whose
+ * tracepoint was renamed lists the old one's programs in `alt`: whichever
+ * set this kernel has is loaded. */
 static const struct optional_hook {
 	const char *what;
 	const char *lost;
 	const char *progs[4];
+	const char *alt[4];
 } optional_hooks[] = {
-	{"off-CPU", "offcpu_us stays 0", {"sched_switch"}},
+	{"off-CPU", "offcpu_us stays 0", {"sched_switch"}, {NULL}},
 	{"ext4 alloc", "alloc_us stays 0 on ext4",
-	 {"ext4_ext_map_enter", "ext4_ext_map_exit", "ext4_ind_map_enter", "ext4_ind_map_exit"}},
+	 {"ext4_ext_map_enter", "ext4_ext_map_exit", "ext4_ind_map_enter", "ext4_ind_map_exit"}, {NULL}},
 	{"xfs alloc", "alloc_us stays 0 on xfs",
-	 {"xfs_log_reserve", "xfs_iomap_alloc", "xfs_alloc_file_space"}},
+	 {"xfs_log_reserve", "xfs_iomap_alloc", "xfs_alloc_file_space"}, {NULL}},
 	{"direct I/O", "io_submit reads its iocbs from user memory (slower)",
-	 {"iomap_dio_rw_begin"}},
-	{"io_uring", "io_uring_enter is not attributed to any disk", {"uring_submit_req"}},
+	 {"iomap_dio_rw_begin"}, {NULL}},
+	{"io_uring", "io_uring_enter is not attributed to any disk", {"uring_submit_req"},
+	 {"uring_submit_sqe"}},   /* io_uring_submit_sqe before 6.4 */
 };
 #define N_OPTIONAL_HOOKS (sizeof(optional_hooks) / sizeof(optional_hooks[0]))
 
@@ -100,10 +104,48 @@ static double clock_seconds(clockid_t id)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* libbpf's warnings always, its chatter with -v. */
+/* While loading, libbpf's messages (the verifier log among them) are kept
+ * here, so that a refused load can be told in a few lines: which program,
+ * and the verifier's last words. */
+static struct {
+	bool on;
+	char *buf;
+	size_t len;
+} load_log;
+
+static void load_log_append(const char *fmt, va_list ap)
+{
+	va_list aq;
+	va_copy(aq, ap);
+	int n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n <= 0)
+		return;
+	load_log.buf = xrealloc(load_log.buf, load_log.len + n + 1);
+	vsnprintf(load_log.buf + load_log.len, n + 1, fmt, ap);
+	load_log.len += n;
+}
+
+/* libbpf's warnings always (but while loading: kept for load_error), its
+ * chatter with -v. */
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	if (load_log.on && !log_verbose) {
+		if (level == LIBBPF_WARN)
+			load_log_append(fmt, ap);
+		return 0;
+	}
 	return level == LIBBPF_WARN || log_verbose ? vfprintf(stderr, fmt, ap) : 0;
+}
+
+static void libbpf_log_capture(bool on)
+{
+	if (on) {
+		free(load_log.buf);
+		load_log.buf = NULL;
+		load_log.len = 0;
+	}
+	load_log.on = on;
 }
 
 static int check_prerequisites(void)
@@ -294,21 +336,34 @@ static size_t syscall_hook_candidates(enum observer_syscall_hooks want, bool tp_
 	return n;
 }
 
-/* Disables optional hook groups whose tracepoints this kernel lacks. */
-static void probe_optional_hooks(struct observer *o, bool tp_btf_ok, bool on[N_OPTIONAL_HOOKS])
+/* The first tracepoint of programs `names` this kernel lacks, or NULL. */
+static const char *missing_tracepoint(struct observer *o, const char *const names[4], bool tp_btf_ok)
+{
+	for (size_t i = 0; i < 4 && names[i]; i++)
+		if (!tp_btf_ok || !tp_in_btf(prog_tracepoint(prog(o, names[i]))))
+			return prog_tracepoint(prog(o, names[i]));
+	return NULL;
+}
+
+/* For each optional hook group, the program set this kernel has (its own
+ * or the alternative); the others are not loaded. */
+static void probe_optional_hooks(struct observer *o, bool tp_btf_ok,
+				 const char *const *use[N_OPTIONAL_HOOKS])
 {
 	for (size_t g = 0; g < N_OPTIONAL_HOOKS; g++) {
 		const struct optional_hook *h = &optional_hooks[g];
-		const char *missing = NULL;
-		for (size_t i = 0; i < 4 && h->progs[i] && !missing; i++)
-			if (!tp_btf_ok || !tp_in_btf(prog_tracepoint(prog(o, h->progs[i]))))
-				missing = prog_tracepoint(prog(o, h->progs[i]));
-		on[g] = !missing;
-		if (missing) {
+		const char *missing = missing_tracepoint(o, h->progs, tp_btf_ok);
+
+		use[g] = NULL;
+		if (!missing)
+			use[g] = h->progs;
+		else if (h->alt[0] && !missing_tracepoint(o, h->alt, tp_btf_ok))
+			use[g] = h->alt;
+		set_autoload(o, h->progs, 4, use[g] == h->progs);
+		set_autoload(o, h->alt, 4, h->alt[0] && use[g] == h->alt);
+		if (!use[g])
 			log_err("warning: %s: tracepoint %s %s: %s", h->what, missing,
 				tp_btf_ok ? "not found" : "not usable (tp_btf refused)", h->lost);
-			set_autoload(o, h->progs, 4, false);
-		}
 	}
 }
 
@@ -377,24 +432,27 @@ static int attach_syscalls(struct observer *o, enum observer_syscall_hooks h)
 	}
 }
 
-static int attach_all(struct observer *o, enum observer_syscall_hooks sys, const bool on[])
+static int attach_all(struct observer *o, enum observer_syscall_hooks sys,
+		      const char *const *use[])
 {
 	if (attach_syscalls(o, sys))
 		return -1;
 	for (size_t g = 0; g < N_OPTIONAL_HOOKS; g++)
-		for (size_t i = 0; on[g] && i < 4 && optional_hooks[g].progs[i]; i++)
-			if (keep_link(o, bpf_program__attach(prog(o, optional_hooks[g].progs[i])),
-				      optional_hooks[g].progs[i]))
+		for (size_t i = 0; use[g] && i < 4 && use[g][i]; i++)
+			if (keep_link(o, bpf_program__attach(prog(o, use[g][i])), use[g][i]))
 				return -1;
 	return 0;
 }
 
-static void describe_hooks(struct observer *o, enum observer_syscall_hooks sys, const bool on[])
+static void describe_hooks(struct observer *o, enum observer_syscall_hooks sys,
+			   const char *const *use[])
 {
 	o->hook[0] = (struct observer_hook){"syscalls", hooks_name(sys), true};
 	for (size_t g = 0; g < N_OPTIONAL_HOOKS; g++)
-		o->hook[1 + g] = (struct observer_hook){optional_hooks[g].what,
-							on[g] ? "tp_btf" : "missing", on[g]};
+		o->hook[1 + g] = (struct observer_hook){
+			optional_hooks[g].what,
+			use[g] ? bpf_program__section_name(prog(o, use[g][0])) : "missing",
+			use[g] != NULL};
 	int n = 0;
 	for (size_t i = 0; i < 1 + N_OPTIONAL_HOOKS && n < (int)sizeof(o->hooks); i++)
 		n += snprintf(o->hooks + n, sizeof(o->hooks) - n, "%s%s: %s", i ? "; " : "",
@@ -407,14 +465,74 @@ size_t observer_hook_list(const struct observer *o, const struct observer_hook *
 	return 1 + N_OPTIONAL_HOOKS;
 }
 
-static int load_error(int err)
+/* The program libbpf last said it failed to load, from "prog 'NAME': ...
+ * load failed", into name[size]; "" when none was named. */
+static void failed_program(const char *log, char *name, size_t size)
 {
-	if (err == -EPERM || err == -EACCES)
-		log_err("the kernel refused to load the eBPF programs (%s): root with "
-			"CAP_BPF/CAP_PERFMON needed; lockdown may forbid it", strerror(-err));
-	else
-		log_err("cannot load the eBPF programs: %s (run with -v for the verifier log)",
-			strerror(-err));
+	const char *p = log, *hit = NULL;
+
+	*name = '\0';
+	while (log && (p = strstr(p, "prog '"))) {
+		const char *end = strchr(p + 6, '\'');
+		if (end && strncmp(end, "': BPF program load failed", 26) == 0)
+			hit = p + 6;
+		p += 6;
+	}
+	if (hit)
+		snprintf(name, size, "%.*s", (int)(strchr(hit, '\'') - hit), hit);
+}
+
+/* The last n non-empty lines of the verifier log libbpf printed between
+ * "-- BEGIN PROG LOAD LOG --" and "-- END PROG LOAD LOG --", each sent to
+ * log_err with the program's name. */
+static void print_verifier_tail(const char *log, const char *name, int n)
+{
+	const char *begin = NULL, *end, *p = log;
+
+	while (log && (p = strstr(p, "-- BEGIN PROG LOAD LOG --")))
+		begin = p = p + strlen("-- BEGIN PROG LOAD LOG --");
+	if (!begin || !(end = strstr(begin, "-- END PROG LOAD LOG --")))
+		return;
+	/* libbpf prefixes its own lines ("libbpf: prog 'x': ..."): the verifier's
+	 * end at the END marker's line start. */
+	while (end > begin && end[-1] != '\n')
+		end--;
+	const char *start = end;
+	for (int lines = 0; start > begin && lines <= n;) {
+		start--;
+		if (*start == '\n' && start + 1 < end && start[1] != '\n')
+			lines++;
+	}
+	for (p = start; p < end;) {
+		const char *nl = memchr(p, '\n', end - p);
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		if (len && !(p == start && *p == '\n'))
+			log_err("  %s: %.*s", name, (int)len, p);
+		p += len + 1;
+	}
+}
+
+/* A refused load, told as what failed: EPERM is about privileges (or a
+ * lockdown that forbids this kind of program); EACCES and EINVAL are the
+ * verifier's or the kernel's verdict on one program. */
+static int load_error(int err, enum observer_syscall_hooks sys)
+{
+	char name[128];
+
+	failed_program(load_log.buf, name, sizeof(name));
+	if (err == -EPERM) {
+		log_err("the kernel refused to load the eBPF programs%s%s (%s): root with "
+			"CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN needed; lockdown may forbid "
+			"this kind of program", *name ? ": " : "", name, strerror(-err));
+	} else {
+		log_err("cannot load the eBPF programs (%s): %s%s%s%s", hooks_name(sys),
+			*name ? "program " : "", name, *name ? " refused: " : "", strerror(-err));
+		if (*name)
+			print_verifier_tail(load_log.buf, name, 6);
+		if (!*name || !log_verbose)
+			log_err("  (run with -v for libbpf's whole log)");
+	}
+	libbpf_log_capture(false);
 	return -1;
 }
 
@@ -481,7 +599,7 @@ static int fill_free_slots(struct observer *o)
 static int load_with(struct observer *o, const struct observer_options *opts,
 		     enum observer_syscall_hooks sys, bool tp_btf_ok)
 {
-	bool on[N_OPTIONAL_HOOKS];
+	const char *const *use[N_OPTIONAL_HOOKS];
 
 	o->skel = observer_bpf__open();
 	if (!o->skel) {
@@ -490,14 +608,16 @@ static int load_with(struct observer *o, const struct observer_options *opts,
 	}
 	set_settings(o, opts);
 	set_syscall_autoload(o, sys);
-	probe_optional_hooks(o, tp_btf_ok, on);
+	probe_optional_hooks(o, tp_btf_ok, use);
 	release_probe_btf();   /* probing is over; an idle agent need not keep it */
+	libbpf_log_capture(true);
 	int err = observer_bpf__load(o->skel);
+	libbpf_log_capture(false);
 	if (err)
-		return load_error(err);
-	if (fill_free_slots(o) || attach_all(o, sys, on))
+		return load_error(err, sys);
+	if (fill_free_slots(o) || attach_all(o, sys, use))
 		return -1;
-	describe_hooks(o, sys, on);
+	describe_hooks(o, sys, use);
 	return 0;
 }
 

@@ -59,7 +59,7 @@ const char *observer_hooks(const struct observer *o);
 /* The same as a list: each hook group, how it is attached, and whether it is. */
 struct observer_hook {
 	const char *what;     /* "syscalls", "off-CPU", "ext4 alloc", … */
-	const char *how;      /* "tp_btf", "tracepoint …", "missing" */
+	const char *how;      /* "tp_btf/<tracepoint>", "tracepoint …", "missing" */
 	bool attached;
 };
 size_t observer_hook_list(const struct observer *o, const struct observer_hook **out);
