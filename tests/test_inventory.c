@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "inventory.h"
+#include "util.h"
 #include "virt.h"
 
 static const char *const domain_xml =
@@ -143,6 +144,33 @@ static void finds_disk_by_dev_and_inode(void **state)
 	rmdir(dir);
 }
 
+/* libvirt writes a newline in a path raw; read as a space, the file
+ * would be "missing". It exists, and is inspected. */
+static void path_with_newline_is_found(void **state)
+{
+	char dir[] = "/var/tmp/aioguard-inv.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *path = xasprintf("%s/a\nb.raw", dir);
+	char *xml = xasprintf("<domain><name>d</name><devices><disk type='file'>"
+			      "<driver name='qemu' type='raw'/><source file='%s'/>"
+			      "<target dev='vda'/></disk></devices></domain>", path);
+	FILE *f = fopen(path, "w");
+	struct disk_list l = {0};
+
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(truncate(path, 1 << 20), 0);
+	assert_int_equal(inventory_parse_domain_xml(NULL, xml, true, &l), 0);
+	assert_string_equal(l.v[0].source, path);
+	assert_string_equal(l.v[0].image.detail, "");
+	assert_int_equal(l.v[0].image.state, IMAGE_SPARSE);
+	disk_list_free(&l);
+	unlink(path);
+	rmdir(dir);
+	free(xml);
+	free(path);
+}
+
 static void collects_from_the_test_driver(void **state)
 {
 	virt_init();
@@ -169,6 +197,7 @@ int main(void)
 		cmocka_unit_test(whole_domain_opt_out),
 		cmocka_unit_test(rejects_what_is_not_a_domain),
 		cmocka_unit_test(finds_disk_by_dev_and_inode),
+		cmocka_unit_test(path_with_newline_is_found),
 		cmocka_unit_test(collects_from_the_test_driver),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

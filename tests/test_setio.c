@@ -3,8 +3,13 @@
  * AIOGUARD) for what its command line promises. Every connection to a node
  * file is a fresh in-memory hypervisor, so each test starts from
  * tests/data/testnode.xml. The test driver refuses restore with changed XML,
- * which exercises the save-restore rollback for real. */
+ * which exercises the save-restore rollback for real.
+ *
+ * The "paths libvirt reads differently" group runs on the test driver, and
+ * on the libvirt of AIOGUARD_TEST_URI when that is set (libvirt_e2e.sh sets
+ * qemu:///system): a domain of its own, undefined afterwards. */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
@@ -450,6 +455,182 @@ static void concurrent_define_is_not_overwritten(void **state)
 	free(before);
 }
 
+/* ---- paths libvirt reads differently -------------------------------- */
+
+/* apply.c's define, interposed (the static core library resolves to this
+ * definition first): with define_from set, every define_from in the XML is
+ * sent as define_to, so libvirt defines something other than what apply.c
+ * wrote, e.g. a newline's character reference turned back into a raw
+ * newline, as aioguard sent it before it kept them. */
+static const char *define_from, *define_to;
+
+virDomainPtr virDomainDefineXMLFlags(virConnectPtr conn, const char *xml, unsigned int flags)
+{
+	static virDomainPtr (*real)(virConnectPtr, const char *, unsigned int);
+	char *sent = xstrdup(xml), *at;
+	virDomainPtr dom;
+
+	if (!real)
+		real = (virDomainPtr (*)(virConnectPtr, const char *, unsigned int))
+			dlsym(RTLD_NEXT, "virDomainDefineXMLFlags");
+	while (define_from && (at = strstr(sent, define_from))) {
+		char *next = xasprintf("%.*s%s%s", (int)(at - sent), sent, define_to,
+				       at + strlen(define_from));
+		free(sent);
+		sent = next;
+	}
+	dom = real(conn, sent, flags);
+	free(sent);
+	return dom;
+}
+
+struct nl_fixture {
+	struct fixture f;
+	char name[64];
+	char path[128];           /* the source path, with a newline */
+};
+
+/* A domain whose vda path holds a newline, defined as libvirt takes it
+ * from a client that escaped it (virsh define does not validate). */
+static int nl_setup(void **state)
+{
+	const char *uri = getenv("AIOGUARD_TEST_URI");
+	struct nl_fixture *n;
+	virDomainPtr dom;
+	char *xml;
+
+	setup(state);
+	n = xrealloc(*state, sizeof(*n));
+	*state = n;
+	if (uri) {
+		virConnectClose(n->f.conn);
+		n->f.conn = virConnectOpen(uri);
+		assert_non_null(n->f.conn);
+	}
+	snprintf(n->name, sizeof(n->name), "aioguard-nl-%d", (int)getpid());
+	snprintf(n->path, sizeof(n->path), "%s/a\nb.raw", n->f.dir);
+	xml = xasprintf("<domain type='%s'><name>%s</name><memory unit='MiB'>64</memory>"
+			"<os><type arch='x86_64'>hvm</type></os><devices>"
+			"<disk type='file' device='disk'><driver name='qemu' type='raw' cache='none' io='native'/>"
+			"<source file='%s/a&#10;b.raw'/><target dev='vda' bus='virtio'/></disk>"
+			"</devices></domain>",
+			strcmp(virConnectGetType(n->f.conn), "Test") ? "qemu" : "test", n->name, n->f.dir);
+	dom = virDomainDefineXML(n->f.conn, xml);
+	if (!dom)
+		fail_msg("define %s: %s", n->name, virt_last_error());
+	virDomainFree(dom);
+	free(xml);
+	return 0;
+}
+
+static int nl_teardown(void **state)
+{
+	struct nl_fixture *n = *state;
+	virDomainPtr dom = virDomainLookupByName(n->f.conn, n->name);
+
+	define_from = define_to = NULL;
+	if (dom) {
+		virDomainUndefine(dom);
+		virDomainFree(dom);
+	}
+	return teardown(state);
+}
+
+/* libvirt's own text of the path: the newline raw. */
+static void assert_path_intact(const struct nl_fixture *n)
+{
+	char *xml = persistent_xml(n->f.conn, n->name);
+	char *want = xasprintf("<source file='%s'/>", n->path);
+
+	assert_contains(xml, want);
+	free(want);
+	free(xml);
+}
+
+/* Escaped, the path is what libvirt holds, and libvirt's schema refuses a
+ * newline in it: the validated define fails and nothing changes, in one
+ * line that says why. Before, the raw newline went out, libvirt read a
+ * space, and vda pointed at another file. */
+static void newline_path_refused_not_moved(void **state)
+{
+	struct nl_fixture *n = *state;
+	struct apply_request req = request(&n->f, n->name, "vda", IO_MODE_THREADS);
+	struct apply_result res;
+	char *before = persistent_xml(n->f.conn, n->name), *after, *diff, *backup;
+	size_t diff_len;
+
+	req.diff_out = open_memstream(&diff, &diff_len);
+	assert_int_equal(apply_set_io(n->f.conn, &req, &res), -1);
+	fclose(req.diff_out);
+	assert_contains(res.message, "libvirt rejected the new XML of aioguard-nl-");
+	assert_contains(res.message, "holds a tab or newline, which libvirt's schema refuses");
+	assert_contains(res.message, "; persistent XML unchanged");
+	assert_contains(diff, "\n-      <driver name='qemu' type='raw' cache='none' io='native'/>\n"
+			      "+      <driver name='qemu' type='raw' cache='none' io='threads'/>\n");
+	assert_contains(diff, "a&#10;b.raw");          /* the path as libvirt holds it */
+	after = persistent_xml(n->f.conn, n->name);
+	assert_string_equal(after, before);
+	backup = slurp(res.backup_path);               /* 'virsh define' gives the newline back */
+	assert_contains(backup, "/a&#10;b.raw'/>");
+	assert_path_intact(n);
+	free(backup);
+	free(after);
+	free(diff);
+	free(before);
+}
+
+/* libvirt defines something other than what was written (here: the path
+ * with a space, from the raw newline of the old aioguard): read back, seen
+ * and rolled back, the path as it was. */
+static void define_that_moves_a_path_rolls_back(void **state)
+{
+	struct nl_fixture *n = *state;
+	struct apply_request req = request(&n->f, n->name, "vda", IO_MODE_THREADS);
+	struct apply_result res;
+	char *before = persistent_xml(n->f.conn, n->name), *after;
+	char *moved = xasprintf("<source> file='%s/a\\nb.raw' became '%s/a b.raw'", n->f.dir, n->f.dir);
+
+	define_from = "&#10;";
+	define_to = "\n";
+	assert_int_equal(apply_set_io(n->f.conn, &req, &res), -1);
+	define_from = NULL;
+	print_message("%s\n", res.message);
+	assert_contains(res.message, "as libvirt defined it differs from what aioguard wrote "
+				     "(only vda's io changed there): disk vda: ");
+	assert_contains(res.message, moved);
+	assert_contains(res.message, "; persistent XML restored from ");
+	assert_null(strchr(res.message, '\n'));
+	assert_false(res.changed);
+	after = persistent_xml(n->f.conn, n->name);
+	assert_string_equal(after, before);
+	assert_path_intact(n);
+	free(moved);
+	free(after);
+	free(before);
+}
+
+/* Any other difference counts as much as a path: another disk's cache. */
+static void define_that_changes_another_disk_rolls_back(void **state)
+{
+	struct fixture *f = *state;
+	struct apply_request req = request(f, "multi", "vda", IO_MODE_THREADS);
+	struct apply_result res;
+	char *before = persistent_xml(f->conn, "multi"), *after;
+
+	define_from = "type='qcow2' cache='none'/>";
+	define_to = "type='qcow2' cache='directsync'/>";
+	assert_int_equal(apply_set_io(f->conn, &req, &res), -1);
+	define_from = NULL;
+	assert_contains(res.message, "multi as libvirt defined it differs from what aioguard wrote "
+				     "(only vda's io changed there): disk vdb: <driver> cache='none' "
+				     "became 'directsync'; persistent XML restored from ");
+	assert_false(res.changed);
+	after = persistent_xml(f->conn, "multi");
+	assert_string_equal(after, before);
+	free(after);
+	free(before);
+}
+
 /* aioguard ARGS…: exit status; stdout and stderr in *out and *err. */
 static int run_cli(const struct fixture *f, const char *const *args, char **out, char **err)
 {
@@ -595,10 +776,20 @@ int main(void)
 		cmocka_unit_test_setup_teardown(save_restore_of_stopped_domain_is_next_boot, setup, teardown),
 		cmocka_unit_test_setup_teardown(backup_failure_aborts_before_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_define_is_not_overwritten, setup, teardown),
+		cmocka_unit_test_setup_teardown(define_that_changes_another_disk_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(cli_help, setup, teardown),
 		cmocka_unit_test_setup_teardown(cli_usage_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(cli_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(cli_dry_run_then_apply, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const struct CMUnitTest newline[] = {
+		cmocka_unit_test_setup_teardown(newline_path_refused_not_moved, nl_setup, nl_teardown),
+		cmocka_unit_test_setup_teardown(define_that_moves_a_path_rolls_back, nl_setup, nl_teardown),
+	};
+	int failed = 0;
+
+	if (!getenv("AIOGUARD_TEST_URI"))
+		failed += cmocka_run_group_tests(tests, NULL, NULL);
+	failed += cmocka_run_group_tests_name("paths libvirt reads differently", newline, NULL, NULL);
+	return failed;
 }

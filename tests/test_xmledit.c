@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "row_tests.h"
 #include "textdiff.h"
 #include "xmledit.h"
 
@@ -278,6 +279,155 @@ static void diff_prefers_minimal_edit(void **state)
 		    "--- a\n+++ b\n@@ -1,4 +1,4 @@\n a\n-b\n c\n+b\n d\n");
 }
 
+/* ---- xml_keep_attr_whitespace: one cmocka test per row ---- */
+
+struct ws_row {
+	const char *name, *in, *out;
+};
+
+static const struct ws_row ws_rows[] = {
+	{"newline in a path", "<source file='/a\nb.raw'/>", "<source file='/a&#10;b.raw'/>"},
+	{"tab and CR, double quotes", "<s f=\"x\ty\rz\"/>", "<s f=\"x&#9;y&#13;z\"/>"},
+	{"whitespace between attributes stays", "<driver\n  name='qemu'\ttype='raw'/>",
+	 "<driver\n  name='qemu'\ttype='raw'/>"},
+	{"text stays", "<d>\n a\tb\n</d>", "<d>\n a\tb\n</d>"},
+	{"comment stays", "<!-- a='x\ny' --><d a='1\n'/>", "<!-- a='x\ny' --><d a='1&#10;'/>"},
+	{"CDATA stays", "<d><![CDATA[<e a='x\ny'/>]]></d>", "<d><![CDATA[<e a='x\ny'/>]]></d>"},
+	{"processing instruction stays", "<?pi a='x\ny'?><d/>", "<?pi a='x\ny'?><d/>"},
+	{"end tag stays", "<d a='\n'></d\n>", "<d a='&#10;'></d\n>"},
+	{"'>' and the other quote inside a value", "<d a='x>\"\ny'/>", "<d a='x>\"&#10;y'/>"},
+	{"DOCTYPE with an internal subset stays",
+	 "<!DOCTYPE d [<!ENTITY e 'x\ny>'>]><d a='\t'/>",
+	 "<!DOCTYPE d [<!ENTITY e 'x\ny>'>]><d a='&#9;'/>"},
+	{"unterminated tag", "<d a='x\n", "<d a='x&#10;"},
+	{"unterminated comment", "<!-- a='\n", "<!-- a='\n"},
+	{"empty", "", ""},
+	{"UTF-8 untouched", "<d a='é\n日本'/>", "<d a='é&#10;日本'/>"},
+};
+
+static void ws_row(void **state)
+{
+	const struct ws_row *r = *state;
+	char *out = xml_keep_attr_whitespace(r->in);
+
+	assert_string_equal(out, r->out);
+	free(out);
+}
+
+/* What libvirt writes and what it holds: the escaped text parses to the
+ * newline, the raw one to a space. */
+static void escaped_text_keeps_the_newline(void **state)
+{
+	const char raw[] = "<domain><devices><disk type='file'>"
+			   "<driver name='qemu' type='raw' io='native'/>"
+			   "<source file='/a\nb.raw'/><target dev='vda'/></disk></devices></domain>";
+	char *kept = xml_keep_attr_whitespace(raw);
+	char diff[256];
+
+	assert_int_equal(xmledit_compare_disks(kept, raw, NULL, diff, sizeof(diff)), 1);
+	assert_string_equal(diff, "disk vda: <source> file='/a\\nb.raw' became '/a b.raw'");
+	assert_int_equal(xmledit_compare_disks(kept, kept, NULL, diff, sizeof(diff)), 0);
+	free(kept);
+}
+
+/* ---- xmledit_compare_disks: one cmocka test per row ---- */
+
+#define DISKS(a, b) "<domain><name>n</name><devices>" a b "</devices></domain>"
+#define VDA(driver, source) "<disk type='file' device='disk'>" driver source \
+	"<target dev='vda' bus='virtio'/></disk>"
+#define VDB "<disk type='block'><driver name='qemu' io='native'/><source dev='/dev/x'/>" \
+	"<target dev='vdb'/></disk>"
+#define DRV_NATIVE "<driver name='qemu' type='raw' cache='none' io='native'/>"
+#define DRV_THREADS "<driver name='qemu' type='raw' cache='none' io='threads'/>"
+#define SRC "<source file='/i/a.raw'/>"
+
+struct cmp_row {
+	const char *name, *before, *after, *target;
+	int want;
+	const char *diff;       /* exact, when want is 1 */
+};
+
+static const struct cmp_row cmp_rows[] = {
+	{"identical", DISKS(VDA(DRV_NATIVE, SRC), VDB), DISKS(VDA(DRV_NATIVE, SRC), VDB), "vda", 0, ""},
+	{"the target's io may differ", DISKS(VDA(DRV_NATIVE, SRC), VDB),
+	 DISKS(VDA(DRV_THREADS, SRC), VDB), "vda", 0, ""},
+	{"io may appear on the target", DISKS(VDA("<driver name='qemu'/>", SRC), VDB),
+	 DISKS(VDA("<driver name='qemu' io='threads'/>", SRC), VDB), "vda", 0, ""},
+	{"a new <driver> on the target is a difference",
+	 DISKS(VDA("", SRC), VDB), DISKS(VDA("<driver io='threads'/>", SRC), VDB), "vda", 1,
+	 "disk vda: <source> became <driver>"},
+	{"another disk's io may not", DISKS(VDA(DRV_NATIVE, SRC), VDB),
+	 DISKS(VDA(DRV_NATIVE, SRC), "<disk type='block'><driver name='qemu' io='threads'/>"
+	       "<source dev='/dev/x'/><target dev='vdb'/></disk>"), "vda", 1,
+	 "disk vdb: <driver> io='native' became 'threads'"},
+	{"no target: no exception", DISKS(VDA(DRV_NATIVE, SRC), VDB),
+	 DISKS(VDA(DRV_THREADS, SRC), VDB), NULL, 1, "disk vda: <driver> io='native' became 'threads'"},
+	{"another attribute of the driver", DISKS(VDA(DRV_NATIVE, SRC), VDB),
+	 DISKS(VDA("<driver name='qemu' type='raw' cache='directsync' io='threads'/>", SRC), VDB),
+	 "vda", 1, "disk vda: <driver> cache='none' became 'directsync'"},
+	{"a path that became another", DISKS(VDA(DRV_NATIVE, "<source file='/i/a&#10;b'/>"), VDB),
+	 DISKS(VDA(DRV_THREADS, "<source file='/i/a b'/>"), VDB), "vda", 1,
+	 "disk vda: <source> file='/i/a\\nb' became '/i/a b'"},
+	{"attribute lost", DISKS(VDA(DRV_NATIVE, "<source file='/i/a.raw' index='1'/>"), VDB),
+	 DISKS(VDA(DRV_NATIVE, SRC), VDB), "vda", 1, "disk vda: <source> lost index='1'"},
+	{"attribute gained", DISKS(VDA(DRV_NATIVE, SRC), VDB),
+	 DISKS(VDA(DRV_NATIVE, "<source file='/i/a.raw' startupPolicy='optional'/>"), VDB), "vda", 1,
+	 "disk vda: <source> gained startupPolicy='optional'"},
+	{"attribute order does not matter",
+	 DISKS(VDA("<driver type='raw' name='qemu' cache='none' io='native'/>", SRC), VDB),
+	 DISKS(VDA(DRV_NATIVE, SRC), VDB), "vda", 0, ""},
+	{"element lost", DISKS(VDA(DRV_NATIVE, SRC "<readonly/>"), VDB),
+	 DISKS(VDA(DRV_NATIVE, SRC), VDB), "vda", 1, "disk vda: <readonly> became <target>"},
+	{"element gained at the end",
+	 DISKS(VDA(DRV_NATIVE, SRC), VDB),
+	 DISKS("<disk type='file' device='disk'>" DRV_NATIVE SRC "<target dev='vda' bus='virtio'/>"
+	       "<shareable/></disk>", VDB), "vda", 1, "disk vda: <disk> gained <shareable>"},
+	{"text differs", DISKS(VDA(DRV_NATIVE, SRC "<serial>A1</serial>"), VDB),
+	 DISKS(VDA(DRV_NATIVE, SRC "<serial>A2</serial>"), VDB), "vda", 1,
+	 "disk vda: 'A1' became 'A2'"},
+	{"blank text and comments do not matter",
+	 DISKS(VDA(DRV_NATIVE, SRC), VDB),
+	 DISKS("<disk type='file' device='disk'>\n  <!-- x -->" DRV_NATIVE "\n  " SRC
+	       "\n  <target dev='vda' bus='virtio'/>\n</disk>", VDB), "vda", 0, ""},
+	{"a disk lost", DISKS(VDA(DRV_NATIVE, SRC), VDB), DISKS(VDA(DRV_NATIVE, SRC), ""), "vda", 1,
+	 "2 disks became 1"},
+	{"disks swapped", DISKS(VDA(DRV_NATIVE, SRC), VDB), DISKS(VDB, VDA(DRV_NATIVE, SRC)), "vda", 1,
+	 "disk vda: <disk> type='file' became 'block'"},
+	{"disk attribute", DISKS(VDA(DRV_NATIVE, SRC), VDB),
+	 DISKS("<disk type='file' device='lun'>" DRV_NATIVE SRC
+	       "<target dev='vda' bus='virtio'/></disk>", VDB), "vda", 1,
+	 "disk vda: <disk> device='disk' became 'lun'"},
+	{"namespaced element", DISKS(VDA(DRV_NATIVE, SRC "<x:a xmlns:x='urn:1'/>"), VDB),
+	 DISKS(VDA(DRV_NATIVE, SRC "<x:a xmlns:x='urn:2'/>"), VDB), "vda", 1,
+	 "disk vda: <a> became <a>"},
+	{"other devices do not matter", DISKS(VDA(DRV_NATIVE, SRC), VDB "<interface type='network'/>"),
+	 DISKS(VDA(DRV_NATIVE, SRC), VDB), "vda", 0, ""},
+	{"control characters escaped, long values cut",
+	 DISKS(VDA(DRV_NATIVE, "<source file='/i/\x7f&#9;xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'/>"), VDB),
+	 DISKS(VDA(DRV_NATIVE, SRC), VDB), "vda", 1, NULL},
+	{"unparsable", "<domain><devices>", DISKS(VDA(DRV_NATIVE, SRC), VDB), "vda", -1, NULL},
+};
+
+static void cmp_row(void **state)
+{
+	const struct cmp_row *r = *state;
+	char diff[256] = "";
+	int got = xmledit_compare_disks(r->before, r->after, r->target, diff, sizeof(diff));
+
+	print_message("%s -> %d %s\n", r->name, got, diff);
+	assert_int_equal(got, r->want);
+	assert_null(strchr(diff, '\n'));
+	assert_null(strchr(diff, '\x7f'));
+	if (r->want == 1 && r->diff)
+		assert_string_equal(diff, r->diff);
+	if (r->want == 0)
+		assert_string_equal(diff, "");
+	if (r->want == 1 && !r->diff) {   /* the long one */
+		assert_non_null(strstr(diff, "file='/i/\\x7f\\txxx"));
+		assert_non_null(strstr(diff, "…' became '/i/a.raw'"));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,6 +449,11 @@ int main(void)
 		cmocka_unit_test(diff_marks_missing_newline),
 		cmocka_unit_test(diff_context_and_hunks),
 		cmocka_unit_test(diff_prefers_minimal_edit),
+		cmocka_unit_test(escaped_text_keeps_the_newline),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+
+	failed += RUN_ROW_TESTS("xml_keep_attr_whitespace", ws_row, ws_rows);
+	failed += RUN_ROW_TESTS("xmledit_compare_disks", cmp_row, cmp_rows);
+	return failed;
 }

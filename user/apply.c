@@ -27,7 +27,11 @@ struct apply {
 	const struct apply_request *req;
 	struct apply_result *res;
 	char uuid[VIR_UUID_STRING_BUFLEN];
-	char *old_xml, *new_xml;   /* persistent: as read, as rewritten */
+	char *old_xml;             /* persistent, as libvirt wrote it */
+	char *old_def;             /* the same, as libvirt holds it (whitespace in
+	                              attribute values kept: xml_keep_attr_whitespace);
+	                              the text that is edited, backed up, defined back */
+	char *new_xml;             /* old_def with the new io */
 	bool live_change;          /* save-restore, and the running domain needs it */
 	enum io_mode live_old_io;
 	bool not_running;          /* save-restore asked, but nothing runs */
@@ -52,7 +56,7 @@ static const char *io_str(enum io_mode m)
 
 static bool persistent_changes(const struct apply *a)
 {
-	return strcmp(a->old_xml, a->new_xml) != 0;
+	return strcmp(a->old_def, a->new_xml) != 0;
 }
 
 static int open_domain(struct apply *a)
@@ -77,6 +81,7 @@ static int open_domain(struct apply *a)
 	a->old_xml = virDomainGetXMLDesc(a->dom, PERSISTENT_FLAGS);
 	if (!a->old_xml)
 		return say(a->res, "cannot read the XML of %s: %s", name, virt_last_error());
+	a->old_def = xml_keep_attr_whitespace(a->old_xml);
 	return 0;
 }
 
@@ -114,7 +119,7 @@ static char *rewrite_xml(struct apply *a, const char *xml, const char *which,
  * front so that a live-only problem stops us before any change. */
 static int prepare_live(struct apply *a)
 {
-	char *live_xml = NULL, *live_new_xml = NULL;
+	char *raw = NULL, *live_xml = NULL, *live_new_xml = NULL;
 	int active, ret = -1;
 
 	active = virDomainIsActive(a->dom);
@@ -124,11 +129,12 @@ static int prepare_live(struct apply *a)
 		a->not_running = true;
 		return 0;
 	}
-	live_xml = virDomainGetXMLDesc(a->dom, LIVE_FLAGS);
-	if (!live_xml) {
+	raw = virDomainGetXMLDesc(a->dom, LIVE_FLAGS);
+	if (!raw) {
 		say(a->res, "cannot read the live XML of %s: %s", a->req->domain, virt_last_error());
 		goto out;
 	}
+	live_xml = xml_keep_attr_whitespace(raw);
 	live_new_xml = rewrite_xml(a, live_xml, " (live XML)", &a->live_old_io);
 	if (!live_new_xml)
 		goto out;
@@ -137,6 +143,7 @@ static int prepare_live(struct apply *a)
 out:
 	free(live_new_xml);
 	free(live_xml);
+	free(raw);
 	return ret;
 }
 
@@ -148,7 +155,7 @@ static void print_diff(const struct apply *a)
 		return;
 	old_label = xasprintf("%s.xml (current)", a->req->domain);
 	new_label = xasprintf("%s.xml (io=%s)", a->req->domain, io_mode_name(a->req->io));
-	diff = textdiff_unified(a->old_xml, a->new_xml, old_label, new_label);
+	diff = textdiff_unified(a->old_def, a->new_xml, old_label, new_label);
 	fputs(diff, a->req->diff_out);
 	fflush(a->req->diff_out);
 	free(diff);
@@ -221,8 +228,9 @@ static int create_backup_file(const struct apply *a, int dirfd, char *name, size
 	return fd;
 }
 
-/* The old persistent XML, durable before anything changes. The directory
- * is made absolute: libvirtd resolves the save file path, not us. */
+/* The old persistent XML, durable before anything changes, in the form
+ * that 'virsh define' turns back into what libvirt held. The directory is
+ * made absolute: libvirtd resolves the save file path, not us. */
 static int write_backup(struct apply *a)
 {
 	const char *dir = a->req->backup_dir;
@@ -240,7 +248,7 @@ static int write_backup(struct apply *a)
 		say(a->res, "cannot create a backup in %s: %s; nothing changed", abs, strerror(errno));
 		goto out;
 	}
-	if (write_all(fd, a->old_xml, strlen(a->old_xml)) < 0 || fsync(fd) < 0)
+	if (write_all(fd, a->old_def, strlen(a->old_def)) < 0 || fsync(fd) < 0)
 		err = errno;
 	if (close(fd) < 0 && !err)
 		err = errno;
@@ -264,12 +272,17 @@ out:
 }
 
 /* NULL when the domain's XML (persistent or live, by flags) now has the
- * requested io; otherwise why not. */
-static char *check_io(const struct apply *a, unsigned int flags)
+ * requested io; otherwise why not. With `written`, every disk must also
+ * read back exactly as written there, i.e. as before but for that one io
+ * (xmledit checked the edit): libvirt defines what it parses, which need
+ * not be what it was sent (a raw newline in a path turns into a space),
+ * and the diff the operator saw showed only the io. */
+static char *check_io(const struct apply *a, unsigned int flags, const char *written)
 {
-	char *xml = virDomainGetXMLDesc(a->dom, flags);
+	char *raw = virDomainGetXMLDesc(a->dom, flags);
+	char *xml = raw ? xml_keep_attr_whitespace(raw) : NULL;
 	struct xml_driver drv;
-	char err[256];
+	char err[512];
 	char *why = NULL;
 
 	if (!xml)
@@ -279,8 +292,31 @@ static char *check_io(const struct apply *a, unsigned int flags)
 		why = xasprintf("%s: %s", a->req->domain, err);
 	else if (drv.io != a->req->io)
 		why = xasprintf("%s reads back as io='%s'", a->req->target, io_str(drv.io));
+	else if (written && xmledit_compare_disks(written, xml, NULL, err, sizeof(err)))
+		why = xasprintf("%s as libvirt defined it differs from what aioguard wrote (only %s's io changed there): %s",
+				a->req->domain, a->req->target, err);
 	xml_driver_free(&drv);
 	free(xml);
+	free(raw);
+	return why;
+}
+
+/* After a rollback: NULL when the persistent XML reads back as it was
+ * (its disks at least), else what differs. */
+static char *check_restored(const struct apply *a)
+{
+	char *raw = virDomainGetXMLDesc(a->dom, PERSISTENT_FLAGS);
+	char *xml = raw ? xml_keep_attr_whitespace(raw) : NULL;
+	char diff[512];
+	char *why = NULL;
+
+	if (!xml)
+		why = xasprintf("cannot read it back: %s", virt_last_error());
+	else if (strcmp(raw, a->old_xml) &&
+		 xmledit_compare_disks(a->old_def, xml, NULL, diff, sizeof(diff)))
+		why = xstrdup(diff);
+	free(xml);
+	free(raw);
 	return why;
 }
 
@@ -289,19 +325,27 @@ static char *check_io(const struct apply *a, unsigned int flags)
 static int rollback(struct apply *a, const char *why)
 {
 	char *now = virDomainGetXMLDesc(a->dom, PERSISTENT_FLAGS);
+	char *differs = NULL;
 	virDomainPtr dom;
 
 	a->res->changed = false;
 	if (now && !strcmp(now, a->old_xml)) {
 		say(a->res, "%s; persistent XML unchanged", why);
-	} else if ((dom = virDomainDefineXML(a->conn, a->old_xml))) {
-		say(a->res, "%s; persistent XML restored from %s", why, a->res->backup_path);
+	} else if ((dom = virDomainDefineXML(a->conn, a->old_def))) {
 		virDomainFree(dom);
+		differs = check_restored(a);
+		a->res->changed = differs != NULL;
+		if (differs)
+			say(a->res, "%s; persistent XML defined again from %s, but it does not read back as it was (%s): check 'virsh dumpxml --inactive %s'",
+			    why, a->res->backup_path, differs, a->req->domain);
+		else
+			say(a->res, "%s; persistent XML restored from %s", why, a->res->backup_path);
 	} else {
 		a->res->changed = true;
 		say(a->res, "%s; ROLLBACK FAILED (%s): run 'virsh define %s'", why,
 		    virt_last_error(), a->res->backup_path);
 	}
+	free(differs);
 	free(now);
 	return -1;
 }
@@ -335,12 +379,15 @@ static int define_new(struct apply *a)
 	}
 	dom = virDomainDefineXMLFlags(a->conn, a->new_xml, VIR_DOMAIN_DEFINE_VALIDATE);
 	if (!dom) {
-		why = xasprintf("libvirt rejected the new XML of %s: %s", a->req->domain,
-				virt_last_error());
+		/* Its schema refuses a tab or newline in a path; libvirt only
+		 * has one because something defined it without validation. */
+		why = xasprintf("libvirt rejected the new XML of %s: %s%s", a->req->domain,
+				virt_last_error(), strcmp(a->old_xml, a->old_def) ?
+				" (an attribute of this domain, a path perhaps, holds a tab or newline, which libvirt's schema refuses)" : "");
 		goto out;
 	}
 	a->res->changed = true;
-	why = check_io(a, PERSISTENT_FLAGS);
+	why = check_io(a, PERSISTENT_FLAGS, a->new_xml);
 	ret = why ? -1 : 0;
 out:
 	if (why)
@@ -357,18 +404,20 @@ out:
  * NULL with *why set on failure. */
 static char *image_xml_with_io(struct apply *a, const char *save, char **why)
 {
-	char *xml = virDomainSaveImageGetXMLDesc(a->conn, save, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE);
+	char *raw = virDomainSaveImageGetXMLDesc(a->conn, save, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE);
 	enum io_mode old_io;
-	char *out;
+	char *xml, *out;
 
-	if (!xml) {
+	if (!raw) {
 		*why = xasprintf("cannot read its XML: %s", virt_last_error());
 		return NULL;
 	}
+	xml = xml_keep_attr_whitespace(raw);
 	out = rewrite_xml(a, xml, " (saved image)", &old_io);
 	if (!out)
 		*why = xstrdup(a->res->message);
 	free(xml);
+	free(raw);
 	return out;
 }
 
@@ -412,7 +461,7 @@ static int save_restore(struct apply *a)
 	a->res->changed = true;
 	a->res->live = true;
 	/* Restored is restored: report a mismatch, another save would not help. */
-	why = check_io(a, LIVE_FLAGS);
+	why = check_io(a, LIVE_FLAGS, NULL);
 	if (why) {
 		say(a->res, "%s restored, but %s; backup: %s", a->req->domain, why, backup);
 		goto out;
@@ -449,7 +498,7 @@ int apply_set_io(virConnectPtr conn, const struct apply_request *req, struct app
 	res->new_io = req->io;
 	if (open_domain(&a) < 0)
 		goto out;
-	a.new_xml = rewrite_xml(&a, a.old_xml, "", &res->old_io);
+	a.new_xml = rewrite_xml(&a, a.old_def, "", &res->old_io);
 	if (!a.new_xml)
 		goto out;
 	if (req->strategy == APPLY_SAVE_RESTORE && prepare_live(&a) < 0)
@@ -474,6 +523,7 @@ out:
 	if (a.dom)
 		virDomainFree(a.dom);
 	free(a.new_xml);
+	free(a.old_def);
 	free(a.old_xml);
 	return ret;
 }

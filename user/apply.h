@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* The only writer of domain XML. One disk's io mode changes as: read fresh
  * XML -> rewrite (xmledit) -> diff -> backup -> define with validation ->
- * (save/restore) -> verify; any failure after the backup rolls back. */
+ * read back: every disk as before but for that io -> (save/restore) ->
+ * verify; any failure after the backup rolls back. Every XML read from
+ * libvirt goes through xml_keep_attr_whitespace() first, so what is edited,
+ * backed up and defined is what libvirt holds. */
 #ifndef AIOGUARD_APPLY_H
 #define AIOGUARD_APPLY_H
 

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include "util.h"
 #include "virt.h"
+#include "xmledit.h"
 
 #define XML_PARSE_SAFE (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
 
@@ -251,10 +253,23 @@ static char *child_text(const xmlNode *parent, const char *name)
 	return s;
 }
 
+/* libvirt writes a newline in a path raw, and a parser reads a space: parse
+ * what libvirt holds, or a path with a newline is "missing". */
+static xmlDoc *read_xml(const char *xml)
+{
+	char *kept = xml_keep_attr_whitespace(xml);
+	size_t len = strlen(kept);
+	xmlDoc *doc = len <= INT_MAX ?
+		      xmlReadMemory(kept, (int)len, "domain.xml", NULL, XML_PARSE_SAFE) : NULL;
+
+	free(kept);
+	return doc;
+}
+
 int inventory_parse_domain_xml(virConnectPtr conn, const char *xml, bool inspect,
 			       struct disk_list *out)
 {
-	xmlDoc *doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_SAFE);
+	xmlDoc *doc = read_xml(xml);
 	xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
 
 	if (!root || strcmp((const char *)root->name, "domain")) {

@@ -375,3 +375,300 @@ out:
 	xmlFreeDoc(loc.doc);
 	return out;
 }
+
+/* ---- attribute whitespace ----------------------------------------------- */
+
+/* Length of the markup at p that holds no attribute (comment, CDATA,
+ * processing instruction, end tag, DOCTYPE with its internal subset), to
+ * copy as it is; 0 for a start tag. Unterminated: the rest of the text. */
+static size_t plain_markup_len(const char *p)
+{
+	static const struct {
+		const char *open, *close;
+	} kinds[] = {
+		{"<!--", "-->"}, {"<![CDATA[", "]]>"}, {"<?", "?>"}, {"</", ">"},
+	};
+	char quote = 0;
+	int depth = 0;
+	const char *q;
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (strncmp(p, kinds[i].open, strlen(kinds[i].open)))
+			continue;
+		q = strstr(p + strlen(kinds[i].open), kinds[i].close);
+		return q ? (size_t)(q - p) + strlen(kinds[i].close) : strlen(p);
+	}
+	if (strncmp(p, "<!", 2))
+		return 0;
+	for (q = p + 2; *q; q++) {
+		if (quote) {
+			quote = *q == quote ? 0 : quote;
+		} else if (*q == '"' || *q == '\'') {
+			quote = *q;
+		} else if (*q == '[' || *q == ']') {
+			depth += *q == '[' ? 1 : -1;
+		} else if (*q == '>' && depth <= 0) {
+			return (size_t)(q - p) + 1;
+		}
+	}
+	return strlen(p);
+}
+
+/* Copies the start tag at p, whitespace inside quoted values escaped;
+ * returns what follows it. */
+static const char *copy_start_tag(FILE *out, const char *p)
+{
+	char quote = 0;
+
+	for (; *p; p++) {
+		if (quote && (*p == '\t' || *p == '\n' || *p == '\r')) {
+			fprintf(out, "&#%d;", *p);
+			continue;
+		}
+		fputc(*p, out);
+		if (quote)
+			quote = *p == quote ? 0 : quote;
+		else if (*p == '"' || *p == '\'')
+			quote = *p;
+		else if (*p == '>')
+			return p + 1;
+	}
+	return p;
+}
+
+char *xml_keep_attr_whitespace(const char *xml)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	if (!out) {
+		log_err("out of memory");
+		abort();
+	}
+	while (*xml) {
+		size_t n = strcspn(xml, "<"), skip;
+
+		fwrite(xml, 1, n, out);
+		xml += n;
+		if (!*xml)
+			break;
+		skip = plain_markup_len(xml);
+		if (skip) {
+			fwrite(xml, 1, skip, out);
+			xml += skip;
+		} else {
+			xml = copy_start_tag(out, xml);
+		}
+	}
+	if (fclose(out)) {
+		log_err("out of memory");
+		abort();
+	}
+	return text;
+}
+
+/* ---- comparing disks ---------------------------------------------------- */
+
+/* A value for a one-line message: control characters escaped, long values
+ * cut (with "…"), never a partial UTF-8 sequence. */
+static void show(char *buf, size_t size, const xmlChar *value)
+{
+	const unsigned char *s = value ? value : BAD_CAST "";
+	size_t o = 0;
+
+	for (; *s && o + 8 < size; s++) {
+		if (*s < 0x20 || *s == 0x7f)
+			o += (size_t)snprintf(buf + o, size - o, *s == '\n' ? "\\n" : *s == '\t' ? "\\t" :
+					      *s == '\r' ? "\\r" : "\\x%02x", *s);
+		else
+			buf[o++] = (char)*s;
+	}
+	buf[o] = '\0';
+	if (*s) {
+		utf8_trim_partial(buf);
+		snprintf(buf + strlen(buf), size - strlen(buf), "…");
+	}
+}
+
+static const xmlChar *ns_href(const xmlNs *ns)
+{
+	return ns ? ns->href : NULL;
+}
+
+static bool is_significant(xmlNodePtr n)
+{
+	if (n->type == XML_ELEMENT_NODE || n->type == XML_CDATA_SECTION_NODE)
+		return true;
+	return n->type == XML_TEXT_NODE && !xmlIsBlankNode(n);
+}
+
+static xmlNodePtr next_significant(xmlNodePtr n)
+{
+	while (n && !is_significant(n))
+		n = n->next;
+	return n;
+}
+
+/* One comparison of two disks; the first difference goes to diff as
+ * "disk vda: <source> file='…' became '…'". */
+struct cmp {
+	const char *disk;       /* its target, for the message */
+	bool except_io;         /* the disk whose <driver io> may differ */
+	char *diff;
+	size_t difflen;
+};
+
+__attribute__((format(printf, 2, 3)))
+static int differ(struct cmp *c, const char *fmt, ...)
+{
+	int n = snprintf(c->diff, c->difflen, "disk %s: ", c->disk);
+	va_list ap;
+
+	if (n >= 0 && (size_t)n < c->difflen) {
+		va_start(ap, fmt);
+		vsnprintf(c->diff + n, c->difflen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	utf8_trim_partial(c->diff);
+	return 1;
+}
+
+/* Attributes of x missing from y (what = "lost") or, with values,
+ * different on y; the io of the excepted <driver> is skipped. */
+static int attrs_in(struct cmp *c, xmlNodePtr x, xmlNodePtr y, bool skip_io, const char *what)
+{
+	const char *name = (const char *)x->name;
+	char v1[128], v2[128];
+	int r = 0;
+
+	for (xmlAttrPtr a = x->properties; a && !r; a = a->next) {
+		const xmlChar *href = ns_href(a->ns);
+
+		if (skip_io && !a->ns && xmlStrEqual(a->name, BAD_CAST "io"))
+			continue;
+		xmlChar *vx = xmlGetNsProp(x, a->name, href);
+		xmlChar *vy = xmlHasNsProp(y, a->name, href) ? xmlGetNsProp(y, a->name, href) : NULL;
+
+		show(v1, sizeof(v1), vx);
+		if (!vy) {
+			r = differ(c, "<%s> %s %s='%s'", name, what, (const char *)a->name, v1);
+		} else if (!xmlStrEqual(vx, vy)) {
+			show(v2, sizeof(v2), vy);
+			r = differ(c, "<%s> %s='%s' became '%s'", name, (const char *)a->name, v1, v2);
+		}
+		xmlFree(vx);
+		xmlFree(vy);
+	}
+	return r;
+}
+
+static int compare_node(struct cmp *c, xmlNodePtr x, xmlNodePtr y, int depth);
+
+static int compare_children(struct cmp *c, xmlNodePtr x, xmlNodePtr y, int depth)
+{
+	xmlNodePtr a = next_significant(x->children), b = next_significant(y->children);
+	char v[128];
+
+	for (; a && b; a = next_significant(a->next), b = next_significant(b->next))
+		if (compare_node(c, a, b, depth + 1))
+			return 1;
+	if (!a && !b)
+		return 0;
+	xmlNodePtr extra = a ? a : b;
+	if (extra->type == XML_ELEMENT_NODE)
+		return differ(c, "<%s> %s <%s>", (const char *)x->name, a ? "lost" : "gained",
+			      (const char *)extra->name);
+	show(v, sizeof(v), extra->content);
+	return differ(c, "<%s> %s text '%s'", (const char *)x->name, a ? "lost" : "gained", v);
+}
+
+/* depth 0 is the <disk>; the io exception is its direct <driver> child. */
+static int compare_node(struct cmp *c, xmlNodePtr x, xmlNodePtr y, int depth)
+{
+	char v1[128], v2[128];
+
+	if (x->type != XML_ELEMENT_NODE || y->type != XML_ELEMENT_NODE) {
+		if (x->type == y->type && xmlStrEqual(x->content, y->content))
+			return 0;
+		show(v1, sizeof(v1), x->type == XML_ELEMENT_NODE ? x->name : x->content);
+		show(v2, sizeof(v2), y->type == XML_ELEMENT_NODE ? y->name : y->content);
+		return differ(c, "'%s' became '%s'", v1, v2);
+	}
+	if (!xmlStrEqual(x->name, y->name) || !xmlStrEqual(ns_href(x->ns), ns_href(y->ns)))
+		return differ(c, "<%s> became <%s>", (const char *)x->name, (const char *)y->name);
+
+	bool skip_io = c->except_io && depth == 1 && !x->ns &&
+		       xmlStrEqual(x->name, BAD_CAST "driver");
+
+	if (attrs_in(c, x, y, skip_io, "lost") || attrs_in(c, y, x, skip_io, "gained"))
+		return 1;
+	return compare_children(c, x, y, depth);
+}
+
+static xmlNodePtr next_disk(xmlNodePtr n)
+{
+	for (; n; n = xmlNextElementSibling(n))
+		if (!n->ns && xmlStrEqual(n->name, BAD_CAST "disk"))
+			return n;
+	return NULL;
+}
+
+static xmlNodePtr first_disk(xmlDocPtr doc)
+{
+	xmlNodePtr root = xmlDocGetRootElement(doc);
+	xmlNodePtr devices = root ? child(root, "devices") : NULL;
+
+	return devices ? next_disk(xmlFirstElementChild(devices)) : NULL;
+}
+
+static int compare_disk(xmlNodePtr x, xmlNodePtr y, const char *target, char *diff,
+			size_t difflen)
+{
+	xmlNodePtr t = child(x, "target");
+	xmlChar *dev = t ? xmlGetNoNsProp(t, BAD_CAST "dev") : NULL;
+	char label[64];
+	struct cmp c = {.disk = label, .diff = diff, .difflen = difflen};
+	int r;
+
+	show(label, sizeof(label), dev ? dev : BAD_CAST "?");
+	c.except_io = target && dev && xmlStrEqual(dev, BAD_CAST target);
+	r = compare_node(&c, x, y, 0);
+	xmlFree(dev);
+	return r;
+}
+
+static int count_disks(xmlNodePtr n)
+{
+	int count = 0;
+
+	for (; n; n = next_disk(xmlNextElementSibling(n)))
+		count++;
+	return count;
+}
+
+int xmledit_compare_disks(const char *old_xml, const char *new_xml, const char *target,
+			  char *diff, size_t difflen)
+{
+	xmlDocPtr a = parse(old_xml, diff, difflen);
+	xmlDocPtr b = a ? parse(new_xml, diff, difflen) : NULL;
+	xmlNodePtr x, y;
+	int r = -1;
+
+	if (!b)
+		goto out;
+	x = first_disk(a);
+	y = first_disk(b);
+	if (count_disks(x) != count_disks(y)) {
+		fail(diff, difflen, "%d disks became %d", count_disks(x), count_disks(y));
+		r = 1;
+		goto out;
+	}
+	for (r = 0; x && !r; x = next_disk(xmlNextElementSibling(x)),
+			     y = next_disk(xmlNextElementSibling(y)))
+		r = compare_disk(x, y, target, diff, difflen);
+out:
+	xmlFreeDoc(b);
+	xmlFreeDoc(a);
+	return r;
+}

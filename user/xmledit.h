@@ -36,4 +36,25 @@ int xmledit_get_driver(const char *xml, const char *target, struct xml_driver *o
 char *xmledit_set_io(const char *xml, const char *target, enum io_mode io,
 		     struct xml_driver *old, char *err, size_t errlen);
 
+/* libvirt writes a tab, newline or carriage return inside an attribute value
+ * as it is, and every conforming parser, libvirt's own included, reads each
+ * as a space (XML 1.0, 3.3.3): a <source file> whose path holds a newline
+ * reads back as another path. A malloc'd copy of xml with those three
+ * characters inside attribute values written as character references
+ * (&#9; &#10; &#13;), which parse to what libvirt holds. Everything else,
+ * text, comments, CDATA, the rest of each tag, is copied byte for byte.
+ * Read every XML libvirt hands out through this before parsing or editing
+ * it, and define only XML that went through it. */
+char *xml_keep_attr_whitespace(const char *xml);
+
+/* Whether two domain XMLs describe the same disks: the <disk> elements of
+ * <devices>, in order, with every element, attribute (in any order) and
+ * non-blank text equal, except the io attribute of the <driver> of the disk
+ * whose target is `target` (NULL: no exception). Comments and blank text
+ * are not compared. 0 when equal; 1 when not, with the first difference in
+ * diff as one line (control characters escaped); -1 with the reason in diff
+ * when either does not parse. */
+int xmledit_compare_disks(const char *old_xml, const char *new_xml, const char *target,
+			  char *diff, size_t difflen);
+
 #endif
