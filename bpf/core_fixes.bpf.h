@@ -31,6 +31,9 @@
 #define SYSCALL_ARG3(regs) PT_REGS_PARM3_SYSCALL(regs)
 #define SYSCALL_ARG4(regs) PT_REGS_PARM4_SYSCALL(regs)
 
+/* Set by the loader: bpf_probe_read_* may be used (see observer.bpf.c). */
+extern const volatile bool probe_reads_ok;
+
 /* Since 6.2 a kernel pointer read as a number can be cast back to a BTF
  * pointer, after which plain loads (exception-protected) replace helper
  * calls: ~30 ns saved per hop. Older kernels take the helper path. */
@@ -71,7 +74,7 @@ static __always_inline bool fd_devino(struct task_struct *task, int fd, __u64 *d
 	struct fdtable *fdt = task->files->fdt;
 	struct file **slot;
 	struct file *file = NULL;
-	struct inode *inode;
+	struct inode *inode = NULL;
 
 	if (fd < 0 || fd >= fdt->max_fds)
 		return false;
@@ -81,7 +84,7 @@ static __always_inline bool fd_devino(struct task_struct *task, int fd, __u64 *d
 		inode = file ? file->f_inode : NULL;
 		if (inode)
 			inode_devino(inode, dev, ino);
-	} else {
+	} else if (probe_reads_ok) {   /* before 6.2 */
 		bpf_core_read(&file, sizeof(file), slot);
 		inode = BPF_CORE_READ(file, f_inode);
 		if (inode)
@@ -158,6 +161,8 @@ static __always_inline bool uring_req_devino(struct io_kiocb *req, struct task_s
 
 	if (!(req->flags & REQ_F_FIXED_FILE))  /* bit 0 since 5.1 */
 		return fd_devino(task, req->cqe.fd, dev, ino);
+	if (!probe_reads_ok)
+		return false;
 	inode = BPF_CORE_READ(uring_fixed_file(req->ctx, req->cqe.fd), f_inode);
 	if (inode)
 		inode_devino_read(inode, dev, ino);

@@ -29,6 +29,11 @@ const volatile __u64 stall_threshold_ns = 1000000;
 const volatile bool comm_filter_on = false;
 const volatile char comm_filter[OBS_COMM_LEN] = {};
 const volatile __u8 syscall_kind[OBS_SYSCALL_TABLE] = {};
+/* False where the kernel forbids bpf_probe_read_kernel (lockdown=
+ * confidentiality); libbpf then turns the user reads into the also
+ * forbidden bpf_probe_read, so both go: the verifier prunes every path that
+ * reads memory through a helper. See core_fixes.bpf.h. */
+const volatile bool probe_reads_ok = true;
 
 /* User space advances it at every interval it reads (see obs_disk_stats). */
 __u64 interval_epoch;
@@ -176,7 +181,7 @@ static __always_inline __u64 iovec_bytes(__u64 uiov, __u64 n)
 
 	if (n > OBS_IOV_READ)
 		n = OBS_IOV_READ;
-	if (!n || bpf_probe_read_user(iov, n * sizeof(iov[0]), (void *)uiov))
+	if (!probe_reads_ok || !n || bpf_probe_read_user(iov, n * sizeof(iov[0]), (void *)uiov))
 		return 0;
 	for (int i = 0; i < OBS_IOV_READ && i < n; i++)
 		sum += iov[i].iov_len;
@@ -212,7 +217,7 @@ static __always_inline void read_iocbs(struct inflight *in, struct task_struct *
 	struct iocb cb;
 	int n = nr < OBS_IOCB_READ ? nr : OBS_IOCB_READ;
 
-	if (n <= 0 || read_user_ptrs(ptrs, in->iocbpp, n))
+	if (!probe_reads_ok || n <= 0 || read_user_ptrs(ptrs, in->iocbpp, n))
 		return;
 	for (int i = 0; i < OBS_IOCB_READ && i < n; i++) {
 		if (bpf_probe_read_user(&cb, sizeof(cb), (void *)ptrs[i]))
@@ -627,6 +632,8 @@ static __always_inline __u64 uring_req_bytes(struct io_kiocb *req)
 	__u64 addr;
 	__u32 len;
 
+	if (!probe_reads_ok)
+		return 0;
 	uring_req_rw(req, &addr, &len);
 	switch (req->opcode) {
 	case IORING_OP_READV:

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadlog.h"
 #include "observer.skel.h"
 #include "util.h"
 
@@ -367,9 +368,47 @@ static void probe_optional_hooks(struct observer *o, bool tp_btf_ok,
 	}
 }
 
-static void set_settings(struct observer *o, const struct observer_options *opts)
+/* May BPF programs read memory through helpers? lockdown=confidentiality
+ * forbids bpf_probe_read_kernel (LOCKDOWN_BPF_READ_KERNEL), and libbpf then
+ * rewrites bpf_probe_read_user into the equally forbidden bpf_probe_read. */
+static bool probe_reads_allowed(void)
+{
+	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_probe_read_kernel,
+				       NULL) == 1;
+}
+
+/* Without helper reads, only bpf_rdonly_cast (6.2) reaches the file behind
+ * a descriptor. */
+static bool rdonly_cast_present(void)
+{
+	struct btf *btf = vmlinux_btf();
+
+	return btf && btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
+}
+
+/* What is lost where reads are forbidden; -1 when nothing can be timed. */
+static int check_probe_reads(bool *ok)
+{
+	*ok = probe_reads_allowed();
+	if (*ok)
+		return 0;
+	if (!rdonly_cast_present()) {
+		log_err("this kernel forbids BPF reads of kernel memory (lockdown=confidentiality?) "
+			"and has no bpf_rdonly_cast (added in 6.2): aioguard cannot tell which file a "
+			"submission goes to here. lockdown=integrity, which Secure Boot sets, allows it");
+		return -1;
+	}
+	log_err("warning: BPF reads of kernel and user memory forbidden (lockdown="
+		"confidentiality?): io_submit is attributed through direct I/O only, io_uring "
+		"bytes and registered files are not counted");
+	return 0;
+}
+
+static void set_settings(struct observer *o, const struct observer_options *opts, bool probe_reads_ok)
 {
 	struct observer_bpf__rodata *ro = o->skel->rodata;
+
+	ro->probe_reads_ok = probe_reads_ok;
 
 	ro->stall_threshold_ns = opts->stall_threshold_ns ? opts->stall_threshold_ns : 1000000;
 	if (opts->comm && *opts->comm) {
@@ -465,50 +504,19 @@ size_t observer_hook_list(const struct observer *o, const struct observer_hook *
 	return 1 + N_OPTIONAL_HOOKS;
 }
 
-/* The program libbpf last said it failed to load, from "prog 'NAME': ...
- * load failed", into name[size]; "" when none was named. */
-static void failed_program(const char *log, char *name, size_t size)
-{
-	const char *p = log, *hit = NULL;
-
-	*name = '\0';
-	while (log && (p = strstr(p, "prog '"))) {
-		const char *end = strchr(p + 6, '\'');
-		if (end && strncmp(end, "': BPF program load failed", 26) == 0)
-			hit = p + 6;
-		p += 6;
-	}
-	if (hit)
-		snprintf(name, size, "%.*s", (int)(strchr(hit, '\'') - hit), hit);
-}
-
-/* The last n non-empty lines of the verifier log libbpf printed between
- * "-- BEGIN PROG LOAD LOG --" and "-- END PROG LOAD LOG --", each sent to
- * log_err with the program's name. */
+/* The last n lines of the verifier's log, each to log_err with the name
+ * of the program it refused. */
 static void print_verifier_tail(const char *log, const char *name, int n)
 {
-	const char *begin = NULL, *end, *p = log;
+	const char *p;
+	size_t len = loadlog_verifier_tail(log, n, &p);
 
-	while (log && (p = strstr(p, "-- BEGIN PROG LOAD LOG --")))
-		begin = p = p + strlen("-- BEGIN PROG LOAD LOG --");
-	if (!begin || !(end = strstr(begin, "-- END PROG LOAD LOG --")))
-		return;
-	/* libbpf prefixes its own lines ("libbpf: prog 'x': ..."): the verifier's
-	 * end at the END marker's line start. */
-	while (end > begin && end[-1] != '\n')
-		end--;
-	const char *start = end;
-	for (int lines = 0; start > begin && lines <= n;) {
-		start--;
-		if (*start == '\n' && start + 1 < end && start[1] != '\n')
-			lines++;
-	}
-	for (p = start; p < end;) {
+	for (const char *end = p + len; p && p < end;) {
 		const char *nl = memchr(p, '\n', end - p);
-		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		if (len && !(p == start && *p == '\n'))
-			log_err("  %s: %.*s", name, (int)len, p);
-		p += len + 1;
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		if (l)
+			log_err("  %s: %.*s", name, (int)l, p);
+		p += l + 1;
 	}
 }
 
@@ -519,7 +527,7 @@ static int load_error(int err, enum observer_syscall_hooks sys)
 {
 	char name[128];
 
-	failed_program(load_log.buf, name, sizeof(name));
+	loadlog_failed_program(load_log.buf, name, sizeof(name));
 	if (err == -EPERM) {
 		log_err("the kernel refused to load the eBPF programs%s%s (%s): root with "
 			"CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN needed; lockdown may forbid "
@@ -596,25 +604,57 @@ static int fill_free_slots(struct observer *o)
 }
 
 /* Open, set up for syscall hooks `sys`, load, attach. */
+/* The optional hook group whose programs in `use` include `name`, or -1. */
+static int optional_group_of(const char *name, const char *const *use[])
+{
+	for (size_t g = 0; *name && g < N_OPTIONAL_HOOKS; g++)
+		for (size_t i = 0; use[g] && i < 4 && use[g][i]; i++)
+			if (strcmp(use[g][i], name) == 0)
+				return (int)g;
+	return -1;
+}
+
+/* Open, set up for syscall hooks `sys` without the optional groups in
+ * `refused`, load, attach. Returns 0, -1, or 1 when the kernel refused a
+ * program of an optional group: that group is then marked in `refused` and
+ * the caller tries again without it (under lockdown=confidentiality, say,
+ * a program that needs bpf_probe_read_kernel is refused while the rest
+ * loads). */
 static int load_with(struct observer *o, const struct observer_options *opts,
-		     enum observer_syscall_hooks sys, bool tp_btf_ok)
+		     enum observer_syscall_hooks sys, bool tp_btf_ok, bool probe_reads_ok,
+		     bool refused[])
 {
 	const char *const *use[N_OPTIONAL_HOOKS];
+	char name[128];
 
 	o->skel = observer_bpf__open();
 	if (!o->skel) {
 		log_err("cannot open the eBPF object: %s", strerror(errno));
 		return -1;
 	}
-	set_settings(o, opts);
+	set_settings(o, opts, probe_reads_ok);
 	set_syscall_autoload(o, sys);
 	probe_optional_hooks(o, tp_btf_ok, use);
+	for (size_t g = 0; g < N_OPTIONAL_HOOKS; g++)
+		if (refused[g] && use[g]) {
+			set_autoload(o, use[g], 4, false);
+			use[g] = NULL;
+		}
 	release_probe_btf();   /* probing is over; an idle agent need not keep it */
 	libbpf_log_capture(true);
 	int err = observer_bpf__load(o->skel);
 	libbpf_log_capture(false);
-	if (err)
-		return load_error(err, sys);
+	if (err) {
+		loadlog_failed_program(load_log.buf, name, sizeof(name));
+		int g = optional_group_of(name, use);
+		if (g < 0 || err == -EPERM)
+			return load_error(err, sys);
+		log_err("warning: %s: the kernel refused program %s (%s): %s", optional_hooks[g].what,
+			name, strerror(-err), optional_hooks[g].lost);
+		print_verifier_tail(load_log.buf, name, 3);
+		refused[g] = true;
+		return 1;
+	}
 	if (fill_free_slots(o) || attach_all(o, sys, use))
 		return -1;
 	describe_hooks(o, sys, use);
@@ -635,11 +675,18 @@ static void unload(struct observer *o)
 static int open_and_load(struct observer *o, const struct observer_options *opts)
 {
 	enum observer_syscall_hooks kinds[3];
-	bool tp_btf_ok = tp_btf_allowed();
+	bool tp_btf_ok = tp_btf_allowed(), probe_reads_ok;
 	size_t n = syscall_hook_candidates(opts->syscall_hooks, tp_btf_ok, kinds);
 
+	if (check_probe_reads(&probe_reads_ok))
+		return -1;
 	for (size_t i = 0; i < n; i++) {
-		if (load_with(o, opts, kinds[i], tp_btf_ok) == 0)
+		bool refused[N_OPTIONAL_HOOKS] = {false};
+		int rc;
+
+		while ((rc = load_with(o, opts, kinds[i], tp_btf_ok, probe_reads_ok, refused)) == 1)
+			unload(o);  /* each turn refuses one more group: it ends */
+		if (rc == 0)
 			return 0;
 		unload(o);
 		if (i + 1 < n)
