@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "row_tests.h"
 #include "../user/image.h"
 #include "../user/util.h"
 
@@ -106,18 +107,25 @@ static void write_at(int fd, uint64_t off, uint64_t len)
 	}
 }
 
-static void inspect(const char *path, struct image_facts *f)
+/* As the domain XML declares it. */
+static void inspect_as(const char *path, const char *format, struct image_facts *f)
 {
-	image_inspect(path, f);
-	print_message("%s: %s size=%llu alloc=%llu holes=%llu unwritten=%llu%s%s\n",
-		      path, image_state_name(f->state), (unsigned long long)f->size,
-		      (unsigned long long)f->allocated, (unsigned long long)f->hole_bytes,
-		      (unsigned long long)f->unwritten_bytes, f->detail[0] ? " " : "",
-		      f->detail);
+	image_inspect(path, format, f);
+	print_message("%s (%s): %s size=%llu alloc=%llu holes=%llu unwritten=%llu fs=%s%s%s%s%s\n",
+		      path, format ? format : "no format", image_state_name(f->state),
+		      (unsigned long long)f->size, (unsigned long long)f->allocated,
+		      (unsigned long long)f->hole_bytes, (unsigned long long)f->unwritten_bytes,
+		      f->fs, f->detail[0] ? " " : "", f->detail, f->note[0] ? " note: " : "", f->note);
 }
 
-/* Runs qemu-img with argv; false when it is not installed. */
-static bool qemu_img(char *const argv[])
+static void inspect(const char *path, struct image_facts *f)
+{
+	inspect_as(path, "raw", f);
+}
+
+/* Runs argv[0] (qemu-img, qemu-io) quietly: its exit status, -1 when it is
+ * not installed. */
+static int run_quiet(char *const argv[])
 {
 	posix_spawn_file_actions_t fa;
 	pid_t pid;
@@ -125,14 +133,24 @@ static bool qemu_img(char *const argv[])
 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-	int err = posix_spawnp(&pid, "qemu-img", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+	int err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (err == ENOENT)
-		return false;
+		return -1;
 	assert_int_equal(err, 0);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	return true;
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* Runs qemu-img with argv; false when it is not installed. */
+static bool qemu_img(char *const argv[])
+{
+	int status = run_quiet(argv);
+
+	assert_true(status <= 0);
+	return status == 0;
 }
 
 static bool make_qcow2(const char *path, const char *options)
@@ -306,7 +324,7 @@ static void qcow2_check(const char *name, const char *options, enum image_state 
 		print_message("qemu-img is not installed: skipping\n");
 		skip();
 	}
-	inspect(path, &f);
+	inspect_as(path, "qcow2", &f);
 	assert_int_equal(f.state, want);
 	assert_true(f.qcow2);
 	assert_int_equal(f.virtual_size, 64 * MiB);
@@ -345,7 +363,7 @@ static void qcow2_full_2m_clusters_is_allocated(void **state)
 	qcow2_check("full2m.qcow2", "preallocation=full,cluster_size=2M", IMAGE_ALLOCATED, 21);
 }
 
-/* qcow2 magic in front of garbage is not mistaken for raw. */
+/* Declared qcow2, qcow2 magic in front of garbage: unknown, not raw. */
 static void qcow2_bad_header_is_unknown(void **state)
 {
 	char *path = path_in_dir("bad.qcow2");
@@ -355,10 +373,124 @@ static void qcow2_bad_header_is_unknown(void **state)
 	assert_int_equal(pwrite(fd, "QFI\xfb\0\0\0\x09", 8, 0), 8);
 	assert_int_equal(ftruncate(fd, 1 * MiB), 0);
 	close(fd);
-	inspect(path, &f);
+	inspect_as(path, "qcow2", &f);
 	assert_int_equal(f.state, IMAGE_UNKNOWN);
 	assert_int_equal(f.error, EINVAL);
-	assert_non_null(strstr(f.detail, "qcow2 magic but an invalid header"));
+	assert_non_null(strstr(f.detail, "declared qcow2, but QEMU would not open its header "
+				"(Unsupported qcow2 version)"));
+	free(path);
+}
+
+/* ---- the declared format, never the content ---- */
+
+/* The first 512 bytes of a real 64 MiB qcow2, as a guest would copy them
+ * into sector 0 of its raw disk. */
+static void real_qcow2_header(uint8_t *buf)
+{
+	char *path = path_in_dir("donor.qcow2");
+	int fd;
+
+	if (!make_qcow2(path, "preallocation=off")) {
+		free(path);
+		skip();
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_int_equal(pread(fd, buf, 512, 0), 512);
+	close(fd);
+	unlink(path);
+	free(path);
+}
+
+/* A guest wrote a qcow2 header into its fully allocated raw disk: QEMU
+ * reads the disk as raw, and it is still allocated, not "growing". */
+static void disguised_raw_is_raw(void **state)
+{
+	char *path = path_in_dir("disguised.raw");
+	uint8_t header[512];
+	struct image_facts f;
+	int fd;
+
+	real_qcow2_header(header);
+	fd = create_file(path);
+	write_at(fd, 0, 16 * MiB);
+	assert_int_equal(pwrite(fd, header, sizeof(header), 0), 512);
+	close(fd);
+	inspect_as(path, "raw", &f);
+	assert_int_equal(f.state, IMAGE_ALLOCATED);
+	assert_false(f.qcow2);
+	assert_int_equal(f.virtual_size, 16 * MiB);
+	assert_string_equal(f.detail, "");
+	assert_non_null(strstr(f.note, "declared raw, and its content starts with a qcow2 header"));
+
+	/* no <driver type> at all: libvirt's default, raw */
+	inspect_as(path, NULL, &f);
+	assert_int_equal(f.state, IMAGE_ALLOCATED);
+	assert_false(f.qcow2);
+	free(path);
+}
+
+/* The same with holes: sparse, judged by its holes. */
+static void disguised_sparse_raw_is_sparse(void **state)
+{
+	char *path = path_in_dir("disguised-sparse.raw");
+	uint8_t header[512];
+	struct image_facts f;
+	int fd;
+
+	real_qcow2_header(header);
+	fd = create_file(path);
+	assert_int_equal(pwrite(fd, header, sizeof(header), 0), 512);
+	assert_int_equal(ftruncate(fd, 16 * MiB), 0);
+	close(fd);
+	inspect_as(path, "raw", &f);
+	assert_int_equal(f.state, IMAGE_SPARSE);
+	assert_false(f.qcow2);
+	assert_true(f.note[0]);
+	free(path);
+}
+
+/* Declared qcow2, but the file is not one: QEMU would refuse it, so
+ * nothing is said about how it allocates (it was "fully allocated"). */
+static void declared_qcow2_raw_content_is_unknown(void **state)
+{
+	char *path = path_in_dir("notqcow2.qcow2");
+	struct image_facts f;
+	int fd = create_file(path);
+
+	write_at(fd, 0, 4 * MiB);
+	close(fd);
+	inspect_as(path, "qcow2", &f);
+	assert_int_equal(f.state, IMAGE_UNKNOWN);
+	assert_false(f.qcow2);
+	assert_non_null(strstr(f.detail, "declared qcow2, but QEMU would not open its header "
+				"(Image is not in qcow2 format)"));
+	free(path);
+}
+
+static void other_format_is_unknown(void **state)
+{
+	char *path = path_in_dir("disk.vmdk");
+	struct image_facts f;
+	int fd = create_file(path);
+
+	write_at(fd, 0, 1 * MiB);
+	close(fd);
+	inspect_as(path, "vmdk", &f);
+	assert_int_equal(f.state, IMAGE_UNKNOWN);
+	assert_non_null(strstr(f.detail, "declared format 'vmdk': only raw and qcow2 are inspected"));
+	free(path);
+}
+
+static void filesystem_is_named(void **state)
+{
+	char *path = path_in_dir("fs.raw");
+	struct image_facts f;
+
+	close(create_file(path));
+	inspect(path, &f);
+	assert_true(f.fs[0]);
+	if (is_tmpfs(test_dir))
+		assert_string_equal(f.fs, "tmpfs");
 	free(path);
 }
 
@@ -368,7 +500,7 @@ static void null_path_is_unknown(void **state)
 {
 	struct image_facts f;
 
-	image_inspect(NULL, &f);
+	image_inspect(NULL, "raw", &f);
 	assert_int_equal(f.state, IMAGE_UNKNOWN);
 	assert_string_equal(f.detail, "no source path");
 }
@@ -537,6 +669,9 @@ static void craft(uint8_t *h, uint32_t version, uint32_t cluster_bits)
 	put32(h + 4, version);
 	put32(h + 20, cluster_bits);
 	put64(h + 24, 10 * 1024 * MiB);
+	put32(h + 36, 64);	/* L1 entries: 20 needed for 10 GiB of 64 KiB clusters */
+	put32(h + 56, 1);	/* one refcount table cluster */
+	put32(h + 96, 4);	/* refcount_order, v3 */
 	put32(h + 100, 104);	/* header_length, v3 */
 }
 
@@ -546,7 +681,7 @@ static int parse(const uint8_t *h, size_t len, struct qcow2_info *q)
 	uint8_t *copy = malloc(len ? len : 1);
 	assert_non_null(copy);
 	memcpy(copy, h, len);
-	int r = qcow2_parse_header(copy, len, q);
+	int r = qcow2_parse_header(copy, len, q, NULL);
 	free(copy);
 	return r;
 }
@@ -582,7 +717,7 @@ static void header_short_buffers(void **state)
 	uint8_t h[104];
 	struct qcow2_info q;
 
-	assert_int_equal(qcow2_parse_header(NULL, 104, &q), -EINVAL);
+	assert_int_equal(qcow2_parse_header(NULL, 104, &q, NULL), -EINVAL);
 	craft(h, 2, 16);
 	for (size_t len = 0; len < 72; len++)
 		assert_int_equal(parse(h, len, &q), -EINVAL);
@@ -632,6 +767,106 @@ static void header_garbage(void **state)
 	assert_int_equal(parse(h, 104, &q), -EINVAL);	/* size */
 }
 
+/* ---- headers QEMU refuses, on real files: one cmocka test per row ---- */
+
+/* A qemu-img-made 64 MiB qcow2 with header fields overwritten; qemu-io
+ * must agree: it opens for writing exactly the rows aioguard inspects. */
+struct patch {
+	uint32_t off, width;     /* width 1, 4 or 8 bytes, big-endian */
+	uint64_t value;
+};
+
+struct header_row {
+	const char *name;
+	const char *options;     /* qemu-img create -o */
+	struct patch patch[3];   /* width 0 ends the list */
+	bool qemu_opens;
+	const char *detail;      /* substring of the detail when unknown */
+};
+
+static const struct header_row header_rows[] = {
+	{"as qemu-img made it", "preallocation=off", {{0}}, true, NULL},
+	{"version 2", "compat=0.10", {{0}}, true, NULL},
+	{"dirty bit", "preallocation=off", {{72, 8, 1}}, true, NULL},
+	{"lazy refcounts (compatible bit)", "preallocation=off", {{80, 8, 1}}, true, NULL},
+	{"zstd compression", "compression_type=zstd", {{0}}, true, NULL},
+	{"refcount_order 7", "preallocation=off", {{96, 4, 7}}, false,
+	 "Reference count entry width too large"},
+	{"L1 table too large", "preallocation=off", {{36, 4, 0x500000}}, false,
+	 "Active L1 table too large"},
+	{"L1 table too small", "preallocation=off", {{36, 4, 0}}, false, "L1 table is too small"},
+	{"L1 table not cluster-aligned", "preallocation=off", {{40, 8, 0x30001}}, false,
+	 "Active L1 table too large or misplaced"},
+	{"every incompatible bit", "preallocation=off", {{72, 8, UINT64_MAX}}, false,
+	 "incompatible feature bit"},
+	{"an unknown incompatible bit", "preallocation=off", {{72, 8, 1 << 5}}, false,
+	 "unknown incompatible feature bits"},
+	{"corrupt bit", "preallocation=off", {{72, 8, 1 << 1}}, false, "Image is corrupt"},
+	{"external data file bit", "preallocation=off", {{72, 8, 1 << 2}}, false,
+	 "external data file"},
+	{"compression bit without a type", "preallocation=off", {{72, 8, 1 << 3}}, false,
+	 "must not be set"},
+	{"extended L2 on 4 KiB clusters", "cluster_size=4096", {{72, 8, 1 << 4}}, false,
+	 "Unsupported subcluster size"},
+	{"version 4", "preallocation=off", {{4, 4, 4}}, false, "Unsupported qcow2 version"},
+	{"cluster_bits 22", "preallocation=off", {{20, 4, 22}}, false, "Unsupported cluster size"},
+	{"header_length 100", "preallocation=off", {{100, 4, 100}}, false, "qcow2 header too short"},
+	{"backing file offset past the cluster", "preallocation=off",
+	 {{8, 8, 1 << 17}, {16, 4, 4}}, false, "Invalid backing file offset"},
+	{"AES encryption", "preallocation=off", {{32, 4, 1}}, false, "AES-CBC"},
+	{"encryption method 3", "preallocation=off", {{32, 4, 3}}, false,
+	 "Unsupported encryption method"},
+	{"no refcount table", "preallocation=off", {{56, 4, 0}}, false,
+	 "does not contain a reference count table"},
+	{"refcount table too large", "preallocation=off", {{56, 4, 200}}, false,
+	 "Reference count table too large"},
+	{"virtual size of 2^62", "preallocation=off", {{24, 8, 1ULL << 62}}, false,
+	 "Image is too big"},
+};
+
+static void header_row(void **state)
+{
+	const struct header_row *r = *state;
+	char *path = path_in_dir("patched.qcow2");
+	char *io[] = {"qemu-io", "-f", "qcow2", "-c", "write 0 4096", path, NULL};
+	struct image_facts f;
+	uint8_t b[8];
+	int fd;
+
+	if (!make_qcow2(path, r->options)) {
+		free(path);
+		skip();
+	}
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	for (const struct patch *p = r->patch; p->width; p++) {
+		for (uint32_t i = 0; i < p->width; i++)
+			b[i] = (uint8_t)(p->value >> 8 * (p->width - 1 - i));
+		assert_int_equal(pwrite(fd, b, p->width, p->off), p->width);
+	}
+	close(fd);
+	inspect_as(path, "qcow2", &f);
+	if (r->qemu_opens) {
+		assert_int_equal(f.state, IMAGE_GROWING);
+		assert_true(f.qcow2);
+	} else {
+		assert_int_equal(f.state, IMAGE_UNKNOWN);
+		assert_false(f.qcow2);
+		assert_non_null(strstr(f.detail, r->detail));
+		/* only the data file bit alone says "data file" */
+		if (strcmp(r->detail, "external data file"))
+			assert_null(strstr(f.detail, "data file"));
+	}
+	/* QEMU agrees: it opens for writing what aioguard inspected (this write
+	 * grows the file, so it comes last) */
+	int status = run_quiet(io);
+	if (status >= 0)
+		assert_int_equal(status == 0, r->qemu_opens);
+	else
+		print_message("qemu-io is not installed: QEMU's side not checked\n");
+	unlink(path);
+	free(path);
+}
+
 #define FILE_TESTS							\
 	cmocka_unit_test(raw_truncated_is_sparse),			\
 	cmocka_unit_test(raw_fallocated_is_allocated),			\
@@ -649,6 +884,11 @@ static void header_garbage(void **state)
 	cmocka_unit_test(qcow2_full_is_allocated),			\
 	cmocka_unit_test(qcow2_full_2m_clusters_is_allocated),		\
 	cmocka_unit_test(qcow2_bad_header_is_unknown),			\
+	cmocka_unit_test(disguised_raw_is_raw),				\
+	cmocka_unit_test(disguised_sparse_raw_is_sparse),		\
+	cmocka_unit_test(declared_qcow2_raw_content_is_unknown),	\
+	cmocka_unit_test(other_format_is_unknown),			\
+	cmocka_unit_test(filesystem_is_named),				\
 	cmocka_unit_test(missing_is_unknown),				\
 	cmocka_unit_test(directory_is_unknown),				\
 	cmocka_unit_test(fifo_is_unknown),				\
@@ -679,5 +919,10 @@ int main(void)
 	else
 		print_message("/dev/shm is not tmpfs: SEEK_HOLE fallback not tested\n");
 	failed += cmocka_run_group_tests_name("image: no file", other, NULL, NULL);
+	if (disk_group_setup(NULL) == 0) {
+		failed += RUN_ROW_TESTS("qcow2 headers QEMU refuses, on real files", header_row,
+					header_rows);
+		group_teardown(NULL);
+	}
 	return failed;
 }

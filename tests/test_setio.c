@@ -563,7 +563,8 @@ static void newline_path_refused_not_moved(void **state)
 	assert_int_equal(apply_set_io(n->f.conn, &req, &res), -1);
 	fclose(req.diff_out);
 	assert_contains(res.message, "libvirt rejected the new XML of aioguard-nl-");
-	assert_contains(res.message, "holds a tab or newline, which libvirt's schema refuses");
+	assert_contains(res.message, " (an attribute of it, a path perhaps, holds a tab or "
+				     "newline, which libvirt's schema refuses): ");
 	assert_contains(res.message, "; persistent XML unchanged");
 	assert_contains(diff, "\n-      <driver name='qemu' type='raw' cache='none' io='native'/>\n"
 			      "+      <driver name='qemu' type='raw' cache='none' io='threads'/>\n");

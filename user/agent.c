@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../policy/advise.h"
 #include "apply.h"
 #include "config.h"
 #include "events.h"
@@ -138,6 +137,7 @@ int agent_refresh(struct agent *a)
 	}
 	disk_list_free(&a->inv);
 	a->inv = fresh;
+	io_uring_probe(a->conn, &a->iou);
 	for (size_t i = 0; i < a->ndisks; i++)
 		a->disks[i].disk = NULL;
 	for (size_t i = 0; i < a->inv.n; i++)
@@ -475,12 +475,8 @@ static void write_recommendations(struct agent *a, FILE *f)
 	for (size_t i = 0; i < a->ndisks; i++) {
 		const struct disk *x = a->disks[i].disk;
 		struct advice adv;
-		struct disk_facts facts = {
-			.type = x->resolved_type, .device = x->device, .readonly = x->readonly,
-			.format = x->format, .cache = x->cache, .io = x->io,
-			.image = x->image.state, .image_detail = x->image.detail,
-		};
-		advise_disk(&facts, &adv);
+
+		disk_advise(x, &a->iou, &adv);
 		r[i] = (struct prom_recommendation){
 			a->disks[i].domain, a->disks[i].target, a->disks[i].source,
 			io_mode_name(x->io) ? io_mode_name(x->io) : "default",

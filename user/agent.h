@@ -15,6 +15,7 @@
 #include "aggregate.h"
 #include "audit.h"
 #include "disk.h"
+#include "host.h"
 #include "observer.h"
 
 /* What the agent remembers of one disk, across inventory refreshes and
@@ -40,6 +41,7 @@ struct agent {
 	struct observer *obs;
 	virConnectPtr conn;            /* NULL while libvirtd is away */
 	struct disk_list inv;          /* the last inventory */
+	struct io_uring_support iou;   /* as of the last inventory */
 	struct agent_disk *disks;
 	size_t ndisks;
 	struct agg_snapshot prev, now;

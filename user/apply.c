@@ -381,9 +381,10 @@ static int define_new(struct apply *a)
 	if (!dom) {
 		/* Its schema refuses a tab or newline in a path; libvirt only
 		 * has one because something defined it without validation. */
-		why = xasprintf("libvirt rejected the new XML of %s: %s%s", a->req->domain,
-				virt_last_error(), strcmp(a->old_xml, a->old_def) ?
-				" (an attribute of this domain, a path perhaps, holds a tab or newline, which libvirt's schema refuses)" : "");
+		why = xasprintf("libvirt rejected the new XML of %s%s: %s", a->req->domain,
+				strcmp(a->old_xml, a->old_def) ? " (an attribute of it, a path perhaps, "
+				"holds a tab or newline, which libvirt's schema refuses)" : "",
+				virt_last_error());
 		goto out;
 	}
 	a->res->changed = true;

@@ -9,6 +9,7 @@
 
 #include "../policy/advise.h"
 #include "commands.h"
+#include "host.h"
 #include "inventory.h"
 #include "util.h"
 #include "virt.h"
@@ -24,13 +25,19 @@ static void usage(FILE *out)
 		"Usage: aioguard advise [-c URI] [--domain NAME] [--json]\n"
 		"\n"
 		"For every disk of every domain (running and defined-only), inspect the\n"
-		"image without mounting it (stat, FIEMAP, qcow2 header) and recommend an\n"
-		"AIO mode, with the rule that decided:\n"
-		"  block device, or fully allocated image   -> native (with cache none/directsync)\n"
-		"  sparse raw, or qcow2 that will grow       -> threads\n"
-		"  cache other than none/directsync          -> threads (native needs O_DIRECT)\n"
+		"image without mounting it (stat, FIEMAP, the header of the format the XML\n"
+		"declares) and recommend an AIO mode, with the rule that decided and the\n"
+		"measurement behind it (docs/AIO-MODES.md; ext4 and xfs, kernel 6.18):\n"
+		"  writes extend the file (growing qcow2)    -> io_uring where QEMU, libvirt and\n"
+		"                                               the kernel run it, else threads\n"
+		"  holes, unwritten extents, allocated       -> native\n"
+		"  block device                              -> native (not measured)\n"
+		"  cache other than none/directsync          -> threads (native needs O_DIRECT;\n"
+		"                                               an io_uring disk stays io_uring)\n"
+		"  image on another filesystem               -> none (not measured there)\n"
 		"  network disk, cdrom, read-only            -> none (AIO mode has no effect)\n"
-		"  source missing or unreadable              -> none, and says why\n"
+		"  source missing, unreadable, or not the\n"
+		"  declared format as QEMU would open it     -> none, and says why\n"
 		"\n"
 		"  -c, --connect URI   libvirt URI (default: libvirt's default, e.g. qemu:///system)\n"
 		"  -d, --domain NAME   only this domain\n"
@@ -38,16 +45,6 @@ static void usage(FILE *out)
 		"  -h, --help          this text\n"
 		"\n"
 		"Nothing is changed; use 'aioguard set-io' to apply a recommendation.\n");
-}
-
-static void advise_one(const struct disk *d, struct advice *out)
-{
-	struct disk_facts f = {
-		.type = d->resolved_type, .device = d->device, .readonly = d->readonly,
-		.format = d->format, .cache = d->cache, .io = d->io,
-		.image = d->image.state, .image_detail = d->image.detail,
-	};
-	advise_disk(&f, out);
 }
 
 static json_object *json_string_or_null(const char *s)
@@ -80,12 +77,17 @@ static json_object *disk_json(const struct advised *a)
 	return o;
 }
 
-static void print_json(const struct advised *v, size_t n)
+static void print_json(const struct advised *v, size_t n, const struct io_uring_support *u)
 {
 	json_object *root = json_object_new_object(), *arr = json_object_new_array();
+	json_object *iou = json_object_new_object();
+
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(arr, disk_json(&v[i]));
 	json_object_object_add(root, "disks", arr);
+	json_object_object_add(iou, "usable", json_object_new_boolean(u->usable));
+	json_object_object_add(iou, "why", json_object_new_string(u->why));
+	json_object_object_add(root, "io_uring", iou);
 	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
 					    JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(root);
@@ -180,15 +182,18 @@ int cmd_advise(int argc, char **argv)
 	if (!conn)
 		return 1;
 	struct disk_list disks = {0};
+	struct io_uring_support iou;
 	int rc = inventory_collect(conn, only, INVENTORY_INSPECT, &disks) < 0 ? 1 : 0;
 	struct advised *v = xcalloc(disks.n, sizeof(*v));
+
+	io_uring_probe(conn, &iou);
 	for (size_t i = 0; i < disks.n; i++) {
 		v[i].disk = &disks.v[i];
-		advise_one(&disks.v[i], &v[i].advice);
+		disk_advise(&disks.v[i], &iou, &v[i].advice);
 	}
 	if (rc == 0 || disks.n) {
 		if (json)
-			print_json(v, disks.n);
+			print_json(v, disks.n, &iou);
 		else if (disks.n)
 			print_table(v, disks.n);
 		else

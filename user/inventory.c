@@ -172,7 +172,7 @@ static void inspect_source(struct disk *d)
 	bool local = d->resolved_type == DISK_TYPE_FILE || d->resolved_type == DISK_TYPE_BLOCK;
 
 	if (local) {
-		image_inspect(d->source, &d->image);
+		image_inspect(d->source, d->format, &d->image);
 		return;
 	}
 	d->image = (struct image_facts){.state = IMAGE_UNKNOWN};

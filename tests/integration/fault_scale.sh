@@ -76,9 +76,11 @@ t0=$(now_ms)
 t1=$(now_ms)
 python3 - "$WORKDIR/advise.json" "$P" "$N" <<'PY' || fail "advise is wrong"
 import json, sys
-disks, prefix, n = json.load(open(sys.argv[1]))["disks"], sys.argv[2], int(sys.argv[3])
-want = {"vda": ("sparse", True, "threads"), "vdb": ("allocated", False, "native"),
-        "vdc": ("growing", True, "threads"), "vdd": ("allocated", False, "native")}
+doc, prefix, n = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3])
+disks = doc["disks"]
+grow = "io_uring" if doc["io_uring"]["usable"] else "threads"   # README, advise
+want = {"vda": ("sparse", True, "native"), "vdb": ("allocated", False, "native"),
+        "vdc": ("growing", True, grow), "vdd": ("allocated", False, "native")}
 seen, bad = set(), []
 for d in disks:
     if d["domain"] == prefix + "-running":
