@@ -81,6 +81,16 @@ static uint32_t count_bad(const struct adapt_config *c, const struct adapt_disk 
 	return bad;
 }
 
+static const char *opt_out_where(unsigned xml)
+{
+	switch (xml & (OPT_OUT_IN_LIVE | OPT_OUT_IN_PERSISTENT)) {
+	case OPT_OUT_IN_LIVE: return " in its live XML";
+	case OPT_OUT_IN_PERSISTENT: return " in its persistent XML";
+	case OPT_OUT_IN_LIVE | OPT_OUT_IN_PERSISTENT: return " in its live and persistent XML";
+	}
+	return "";
+}
+
 /* Guards shared by both directions: the disk may want a change, may it have one? */
 static bool guarded(const struct adapt_config *c, const struct adapt_disk *d,
 		    const struct adapt_global *g, enum io_mode to, struct adapt_decision *out)
@@ -91,8 +101,16 @@ static bool guarded(const struct adapt_config *c, const struct adapt_disk *d,
 		say(out, ADAPT_KEEP, to, "already io='%s' in the persistent definition (next boot)", mode);
 		return true;
 	}
-	if (d->opted_out) {
-		say(out, ADAPT_ADVISE_ONLY, to, "would switch to %s, but the domain opted out (aioguard metadata)", mode);
+	if (d->opted_out != OPT_OUT_NONE) {
+		char who[96];
+
+		if (d->opted_out == OPT_OUT_DOMAIN)
+			snprintf(who, sizeof(who), "the domain");
+		else
+			snprintf(who, sizeof(who), "disk %s", d->target ? d->target : "(unnamed)");
+		utf8_trim_partial(who);
+		say(out, ADAPT_ADVISE_ONLY, to, "would switch to %s, but %s opted out (aioguard metadata%s)",
+		    mode, who, opt_out_where(d->opt_out_xml));
 		return true;
 	}
 	if (d->last_change_s >= 0 && g->now_s - d->last_change_s < (int64_t)c->cooldown_s) {
@@ -108,9 +126,30 @@ static bool guarded(const struct adapt_config *c, const struct adapt_disk *d,
 	return false;
 }
 
+/* What the windows show of the stall, and no more: block allocation only
+ * where its time was measured. */
+static void why_blocked(const struct adapt_config *c, const struct adapt_disk *d,
+			char *buf, size_t size)
+{
+	uint32_t k = d->nwindows < c->history_windows ? d->nwindows : c->history_windows;
+	uint64_t alloc_us = 0;
+
+	for (uint32_t i = d->nwindows - k; i < d->nwindows; i++)
+		alloc_us += d->windows[i].alloc_us;
+	if (alloc_us)
+		snprintf(buf, size, "io_submit blocked the submitting thread, %llu µs of it in "
+			 "filesystem block allocation", (unsigned long long)alloc_us);
+	else
+		snprintf(buf, size, "io_submit blocked the submitting thread (no block allocation "
+			 "time measured in these windows: the write extended the file or waited for "
+			 "completion)");
+}
+
 static void decide_from_native(const struct adapt_config *c, const struct adapt_disk *d,
 			       const struct adapt_global *g, struct adapt_decision *out)
 {
+	char why[200];
+
 	out->bad_windows = count_bad(c, d);
 	if (out->bad_windows < c->bad_windows) {
 		say(out, ADAPT_KEEP, IO_MODE_NATIVE, "%u of the last %u windows stalled (switch at %u)",
@@ -125,9 +164,9 @@ static void decide_from_native(const struct adapt_config *c, const struct adapt_
 	}
 	if (guarded(c, d, g, IO_MODE_THREADS, out))
 		return;
-	say(out, ADAPT_SWITCH, IO_MODE_THREADS,
-	    "%s image on io='native' stalled in %u of the last %u windows: io_submit blocks while the filesystem allocates blocks",
-	    image_state_name(d->image), out->bad_windows, c->history_windows);
+	why_blocked(c, d, why, sizeof(why));
+	say(out, ADAPT_SWITCH, IO_MODE_THREADS, "%s image on io='native' stalled in %u of the last %u windows: %s",
+	    image_state_name(d->image), out->bad_windows, c->history_windows, why);
 }
 
 static void decide_from_threads(const struct adapt_config *c, const struct adapt_disk *d,

@@ -43,7 +43,9 @@ struct adapt_disk {
 	enum io_mode io_next_boot;     /* persistent definition */
 	const char *cache;
 	enum image_state image;
-	bool opted_out;                /* operator's <aioguard:policy mode='off'/> */
+	const char *target;            /* <target dev>, for the reason */
+	enum opt_out opted_out;        /* operator's aioguard metadata */
+	unsigned opt_out_xml;          /* enum opt_out_xml bits: where it was found */
 	int64_t last_change_s;         /* when aioguard last changed it; < 0 never */
 	int64_t last_stall_s;          /* last window with a stall; < 0 never */
 	int64_t watched_since_s;       /* first window seen */

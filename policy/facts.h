@@ -43,6 +43,20 @@ enum image_state {
 	IMAGE_BLOCKDEV,   /* a block device: nothing to allocate */
 };
 
+/* The operator's opt-out: aioguard metadata (urn:aioguard:policy:1) in the
+ * domain XML, for the whole domain or for one disk. The domain's wins. */
+enum opt_out {
+	OPT_OUT_NONE,
+	OPT_OUT_DISK,      /* <aioguard:disk target='vdb' mode='off'/> */
+	OPT_OUT_DOMAIN,    /* <aioguard:policy mode='off'/> */
+};
+
+/* Which XML of the domain held it (a bit set; 0: not known). */
+enum opt_out_xml {
+	OPT_OUT_IN_LIVE = 1 << 0,
+	OPT_OUT_IN_PERSISTENT = 1 << 1,
+};
+
 const char *disk_type_name(enum disk_type t);
 const char *disk_device_name(enum disk_device d);
 const char *io_mode_name(enum io_mode m);       /* NULL for IO_MODE_UNSET */

@@ -16,6 +16,9 @@
 static const struct adapt_window quiet = {.submits = 1000, .length_ms = 10000};
 static const struct adapt_window stalling = {.submits = 1000, .stalls = 8, .stalled_us = 16000,
 					     .length_ms = 10000};
+/* the same with time measured inside filesystem block allocation */
+static const struct adapt_window stalling_alloc = {.submits = 1000, .stalls = 8, .stalled_us = 16000,
+						   .alloc_us = 700, .length_ms = 10000};
 /* 2 stalls, but 200 ms frozen in 10 s: bad by time, not by count */
 static const struct adapt_window long_stalls = {.submits = 10, .stalls = 2, .stalled_us = 200000,
 						.length_ms = 10000};
@@ -53,8 +56,28 @@ static const struct row rows[] = {
 	{"allocated image stalling: advise only", {.io = IO_MODE_NATIVE, .io_next_boot = IO_MODE_NATIVE,
 	  .cache = "none", .image = IMAGE_ALLOCATED, .last_change_s = -1, .last_stall_s = -1},
 	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_ADVISE_ONLY, IO_MODE_THREADS, "not block allocation"},
-	{"opted out: advise only", {NATIVE_SPARSE, .opted_out = true},
-	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_ADVISE_ONLY, IO_MODE_THREADS, "opted out"},
+	{"no allocation time: the reason does not claim allocation", {NATIVE_SPARSE},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_SWITCH, IO_MODE_THREADS,
+	 "io_submit blocked the submitting thread (no block allocation time measured in these "
+	 "windows: the write extended the file or waited for completion)"},
+	{"allocation time measured: said, summed", {NATIVE_SPARSE},
+	 {&stalling, &stalling_alloc, &stalling_alloc}, 0, false, ADAPT_SWITCH, IO_MODE_THREADS,
+	 "io_submit blocked the submitting thread, 1400 µs of it in filesystem block allocation"},
+	{"opted out: advise only", {NATIVE_SPARSE, .opted_out = OPT_OUT_DOMAIN},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_ADVISE_ONLY, IO_MODE_THREADS,
+	 "would switch to threads, but the domain opted out (aioguard metadata)"},
+	{"domain opted out in the live XML", {NATIVE_SPARSE, .opted_out = OPT_OUT_DOMAIN,
+	  .opt_out_xml = OPT_OUT_IN_LIVE, .target = "vda"},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_ADVISE_ONLY, IO_MODE_THREADS,
+	 "but the domain opted out (aioguard metadata in its live XML)"},
+	{"one disk opted out: named", {NATIVE_SPARSE, .opted_out = OPT_OUT_DISK,
+	  .opt_out_xml = OPT_OUT_IN_PERSISTENT, .target = "vdb"},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_ADVISE_ONLY, IO_MODE_THREADS,
+	 "would switch to threads, but disk vdb opted out (aioguard metadata in its persistent XML)"},
+	{"opted out in both XMLs", {NATIVE_SPARSE, .opted_out = OPT_OUT_DISK,
+	  .opt_out_xml = OPT_OUT_IN_LIVE | OPT_OUT_IN_PERSISTENT, .target = "vdb"},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_ADVISE_ONLY, IO_MODE_THREADS,
+	 "disk vdb opted out (aioguard metadata in its live and persistent XML)"},
 	{"cooldown after a change", {NATIVE_SPARSE, .last_change_s = 3700},
 	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_ADVISE_ONLY, IO_MODE_THREADS, "cooldown 600s"},
 	{"cooldown over", {NATIVE_SPARSE, .last_change_s = 3000},

@@ -68,7 +68,7 @@ static void parses_every_disk_type(void **state)
 	const struct disk *b = find(&l, "vdb");
 	assert_int_equal(b->type, DISK_TYPE_BLOCK);
 	assert_int_equal(b->io, IO_MODE_THREADS);
-	assert_true(b->opted_out);
+	assert_int_equal(b->opted_out, OPT_OUT_DISK);
 
 	const struct disk *c = find(&l, "vdc");
 	assert_int_equal(c->type, DISK_TYPE_NETWORK);
@@ -101,7 +101,8 @@ static void whole_domain_opt_out(void **state)
 	struct disk_list l = {0};
 	assert_int_equal(inventory_parse_domain_xml(NULL, xml, false, &l), 0);
 	assert_int_equal(l.n, 2);
-	assert_true(l.v[0].opted_out && l.v[1].opted_out);
+	assert_int_equal(l.v[0].opted_out, OPT_OUT_DOMAIN);
+	assert_int_equal(l.v[1].opted_out, OPT_OUT_DOMAIN);
 	disk_list_free(&l);
 }
 
@@ -171,6 +172,63 @@ static void path_with_newline_is_found(void **state)
 	free(path);
 }
 
+static void set_policy(virConnectPtr conn, const char *xml, unsigned int flags)
+{
+	virDomainPtr dom = virDomainLookupByName(conn, "test");
+
+	assert_non_null(dom);
+	assert_int_equal(virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, xml, "aioguard",
+					      AIOGUARD_XMLNS, flags), 0);
+	virDomainFree(dom);
+}
+
+static const struct disk *collect_vda(virConnectPtr conn, struct disk_list *l)
+{
+	disk_list_free(l);
+	assert_int_equal(inventory_collect(conn, "test", 0, l), 0);
+	assert_non_null(find(l, "vda"));
+	return find(l, "vda");
+}
+
+/* An opt-out counts from the live or the persistent XML of a running
+ * domain (`virsh metadata` without --live --config writes one of them),
+ * and says which one, and whether it was the domain's or the disk's. */
+static void opt_out_from_either_xml(void **state)
+{
+	virConnectPtr conn = virConnectOpen("test:///default");   /* "test" runs */
+	struct disk_list l = {0};
+	const struct disk *d;
+
+	assert_non_null(conn);
+	d = collect_vda(conn, &l);
+	assert_int_equal(d->opted_out, OPT_OUT_NONE);
+	assert_int_equal(d->opt_out_xml, 0);
+
+	set_policy(conn, "<policy><disk target='vda' mode='off'/></policy>", VIR_DOMAIN_AFFECT_CONFIG);
+	d = collect_vda(conn, &l);
+	assert_int_equal(d->opted_out, OPT_OUT_DISK);
+	assert_int_equal(d->opt_out_xml, OPT_OUT_IN_PERSISTENT);
+
+	set_policy(conn, "<policy><disk target='vda' mode='off'/></policy>", VIR_DOMAIN_AFFECT_LIVE);
+	d = collect_vda(conn, &l);
+	assert_int_equal(d->opted_out, OPT_OUT_DISK);
+	assert_int_equal(d->opt_out_xml, OPT_OUT_IN_LIVE | OPT_OUT_IN_PERSISTENT);
+
+	/* the domain's, live only, wins over the disk's */
+	set_policy(conn, "<policy mode='off'/>", VIR_DOMAIN_AFFECT_LIVE);
+	d = collect_vda(conn, &l);
+	assert_int_equal(d->opted_out, OPT_OUT_DOMAIN);
+	assert_int_equal(d->opt_out_xml, OPT_OUT_IN_LIVE);
+
+	/* another disk's opt-out is not this one's */
+	set_policy(conn, "<policy><disk target='vdz' mode='off'/></policy>", VIR_DOMAIN_AFFECT_LIVE);
+	set_policy(conn, "<policy mode='on'/>", VIR_DOMAIN_AFFECT_CONFIG);
+	d = collect_vda(conn, &l);
+	assert_int_equal(d->opted_out, OPT_OUT_NONE);
+	disk_list_free(&l);
+	virConnectClose(conn);
+}
+
 static void collects_from_the_test_driver(void **state)
 {
 	virt_init();
@@ -199,6 +257,7 @@ int main(void)
 		cmocka_unit_test(finds_disk_by_dev_and_inode),
 		cmocka_unit_test(path_with_newline_is_found),
 		cmocka_unit_test(collects_from_the_test_driver),
+		cmocka_unit_test(opt_out_from_either_xml),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,6 +41,8 @@ void agent_free(struct agent *a)
 	disk_list_free(&a->inv);
 	agg_snapshot_free(&a->prev);
 	agg_snapshot_free(&a->now);
+	agg_snapshot_free(&a->open);
+	agg_snapshot_free(&a->open_max);
 }
 
 static int64_t now_s(void)
@@ -226,8 +228,16 @@ static json_object *evidence_json(const struct agent *a, const struct agent_disk
 {
 	json_object *o = json_object_new_object(), *arr = json_object_new_array();
 	uint32_t k = a->cfg.adapt.history_windows;
-	for (uint32_t i = n > k ? n - k : 0; i < n; i++)
-		json_object_array_add(arr, window_json(&w[i]));
+	for (uint32_t i = n > k ? n - k : 0; i < n; i++) {
+		json_object *wj = window_json(&w[i]);
+
+		/* the open window: its figures so far, judged against its full length */
+		if (i == n - 1 && d->open_elapsed_ms) {
+			json_object_object_add(wj, "open", json_object_new_boolean(true));
+			json_add_u64(wj, "elapsed_ms", d->open_elapsed_ms);
+		}
+		json_object_array_add(arr, wj);
+	}
 	json_add_u64(o, "bad_windows", dec->bad_windows);
 	json_add_u64(o, "history_windows", k);
 	json_add_str(o, "image", image_state_name(d->disk->image.state));
@@ -335,7 +345,8 @@ static void decide(struct agent *a, struct agent_disk *d, const struct adapt_win
 	const struct disk *x = d->disk;
 	struct adapt_disk in = {
 		.io = x->io, .io_next_boot = x->io_next_boot, .cache = x->cache,
-		.image = x->image.state, .opted_out = x->opted_out,
+		.image = x->image.state, .target = x->target,
+		.opted_out = x->opted_out, .opt_out_xml = x->opt_out_xml,
 		.last_change_s = d->last_change_s, .last_stall_s = d->last_stall_s,
 		.watched_since_s = d->watched_since_s, .windows = w, .nwindows = n,
 	};
@@ -370,9 +381,40 @@ static uint32_t windows_with_open(const struct agent *a, const struct agent_disk
 	return d->nwin + 1;
 }
 
+/* The longest submission of each key over the reads of this window. */
+static void keep_max(struct agg_snapshot *acc, struct agg_entry *e)
+{
+	for (size_t i = 0; i < acc->n; i++) {
+		if (!agg_key_equal(&acc->v[i].key, &e->key))
+			continue;
+		if (e->c.interval_max_ns > acc->v[i].c.interval_max_ns)
+			acc->v[i].c.interval_max_ns = e->c.interval_max_ns;
+		e->c.interval_max_ns = acc->v[i].c.interval_max_ns;
+		return;
+	}
+	agg_snapshot_add(acc, &e->key)->c.interval_max_ns = e->c.interval_max_ns;
+}
+
+/* The kernel's counters since the window opened, one read for all disks.
+ * A read ends an interval of the per-CPU maxima, so what each saw is kept
+ * for the window's own read at its close. */
+static size_t read_open(struct agent *a, struct agg_interval **rows)
+{
+	observer_read(a->obs, &a->open);
+	for (size_t i = 0; i < a->open.n; i++)
+		keep_max(&a->open_max, &a->open.v[i]);
+	return agg_intervals(&a->prev, &a->open, rows);
+}
+
+static void fill_window(struct agent_disk *d, const struct agg_interval *rows, size_t n,
+			uint32_t length_ms, struct adapt_window *w);
+
 void agent_check_open_windows(struct agent *a)
 {
 	struct adapt_window w[ADAPT_MAX_WINDOWS + 1];
+	struct agg_interval *rows = NULL;
+	size_t nrows = 0;
+	bool read = false;
 
 	if (a->inventory_dirty)   /* never decide from a stale inventory */
 		return;
@@ -382,9 +424,20 @@ void agent_check_open_windows(struct agent *a)
 			continue;
 		d->cur_grew = false;
 		uint32_t n = windows_with_open(a, d, w);
-		if (adapt_window_is_bad(&a->cfg.adapt, &w[n - 1]))
-			decide(a, d, w, n, mono_clock_s());
+		if (!adapt_window_is_bad(&a->cfg.adapt, &w[n - 1]))
+			continue;
+		double at = mono_clock_s();
+		if (!read) {
+			nrows = read_open(a, &rows);
+			read = true;
+		}
+		/* the evidence says what the window holds so far, not only its stalls */
+		fill_window(d, rows, nrows, w[n - 1].length_ms, &w[n - 1]);
+		d->open_elapsed_ms = (uint32_t)fmax(1, (at - a->window_start) * 1000);
+		decide(a, d, w, n, at);
+		d->open_elapsed_ms = 0;
 	}
+	free(rows);
 }
 
 static void push_window(struct agent_disk *d, const struct adapt_window *w)
@@ -421,6 +474,9 @@ void agent_close_window(struct agent *a)
 	uint32_t length_ms = (uint32_t)fmax(1, (now - a->window_start) * 1000);
 
 	observer_read(a->obs, &a->now);
+	for (size_t i = 0; i < a->now.n; i++)   /* the maxima earlier reads took */
+		keep_max(&a->open_max, &a->now.v[i]);
+	agg_snapshot_clear(&a->open_max);
 	size_t n = agg_intervals(&a->prev, &a->now, &rows);
 	for (size_t i = 0; i < a->ndisks; i++) {
 		struct agent_disk *d = &a->disks[i];

@@ -28,6 +28,8 @@ struct agent_disk {
 	uint32_t nwin;
 	struct adapt_window cur;       /* the open window, from stall events */
 	bool cur_grew;                 /* cur got a stall since the last check */
+	uint32_t open_elapsed_ms;      /* deciding on the open window: how long
+	                                  it has been open; 0 otherwise */
 	int64_t last_change_s, last_stall_s, watched_since_s;
 	enum adapt_action logged_action;   /* last audited, to log changes only */
 	enum io_mode logged_to;
@@ -45,6 +47,9 @@ struct agent {
 	struct agent_disk *disks;
 	size_t ndisks;
 	struct agg_snapshot prev, now;
+	struct agg_snapshot open;      /* a read inside the open window */
+	struct agg_snapshot open_max;  /* the longest submissions those reads saw:
+	                                  each read ends an interval of maxima */
 	double window_start;           /* monotonic seconds */
 	double *changes;               /* monotonic times of applied changes */
 	size_t nchanges;

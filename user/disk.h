@@ -27,7 +27,10 @@ struct disk {
 	                            running domain), IO_MODE_UNSET when absent */
 	enum io_mode io_next_boot; /* same in the persistent XML */
 	bool readonly;           /* <readonly/> (cdroms count as read-only) */
-	bool opted_out;          /* the operator's aioguard metadata says mode="off" */
+	enum opt_out opted_out;  /* the operator's aioguard metadata says mode="off",
+	                            for the domain or this disk, in the live or
+	                            the persistent XML (either is honoured) */
+	unsigned opt_out_xml;    /* enum opt_out_xml: which XML said it */
 	enum disk_type resolved_type; /* volume -> file/block; else == type */
 	struct image_facts image;     /* inspected source (file/block only) */
 };

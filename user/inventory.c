@@ -222,6 +222,18 @@ static bool mode_off(const xmlNode *n)
 	return off;
 }
 
+/* The stronger opt-out wins (the domain's over a disk's); `xml` says where
+ * it was found, and collects every XML that said the winning one. */
+static void opt_out(struct disk *d, enum opt_out kind, unsigned xml)
+{
+	if (kind > d->opted_out) {
+		d->opted_out = kind;
+		d->opt_out_xml = xml;
+	} else if (kind != OPT_OUT_NONE && kind == d->opted_out) {
+		d->opt_out_xml |= xml;
+	}
+}
+
 /* Apply <aioguard:policy> from <metadata> to the disks just read. */
 static void read_opt_out(const xmlNode *root, struct disk_list *l, size_t first)
 {
@@ -229,16 +241,16 @@ static void read_opt_out(const xmlNode *root, struct disk_list *l, size_t first)
 	for (const xmlNode *p = md ? md->children : NULL; p; p = p->next) {
 		if (!is_aioguard(p, "policy"))
 			continue;
-		bool all = mode_off(p);
-		for (size_t i = first; i < l->n; i++)
-			l->v[i].opted_out |= all;
+		if (mode_off(p))
+			for (size_t i = first; i < l->n; i++)
+				opt_out(&l->v[i], OPT_OUT_DOMAIN, 0);
 		for (const xmlNode *d = p->children; d; d = d->next) {
 			if (!is_aioguard(d, "disk") || !mode_off(d))
 				continue;
 			char *target = attr(d, "target");
 			for (size_t i = first; i < l->n; i++)
 				if (streq_null(l->v[i].target, target))
-					l->v[i].opted_out = true;
+					opt_out(&l->v[i], OPT_OUT_DISK, 0);
 			free(target);
 		}
 	}
@@ -355,17 +367,24 @@ pid_t inventory_qemu_pid(virDomainPtr dom)
 }
 
 /* The io a running domain will get at its next boot may differ from what
- * QEMU runs now (set-io --apply next-boot): record both. */
-static void read_next_boot_io(virDomainPtr dom, struct disk_list *l, size_t first)
+ * QEMU runs now (set-io --apply next-boot): record both. An opt-out counts
+ * from either XML: `virsh metadata` without --live --config writes only one
+ * of them, and the operator's intent is the same. */
+static void read_persistent(virDomainPtr dom, struct disk_list *l, size_t first)
 {
 	char *xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
 	struct disk_list persistent = {0};
 
 	if (xml && inventory_parse_domain_xml(NULL, xml, false, &persistent) == 0)
 		for (size_t i = first; i < l->n; i++)
-			for (size_t j = 0; j < persistent.n; j++)
-				if (streq_null(l->v[i].target, persistent.v[j].target))
-					l->v[i].io_next_boot = persistent.v[j].io;
+			for (size_t j = 0; j < persistent.n; j++) {
+				const struct disk *p = &persistent.v[j];
+
+				if (!streq_null(l->v[i].target, p->target))
+					continue;
+				l->v[i].io_next_boot = p->io;
+				opt_out(&l->v[i], p->opted_out, OPT_OUT_IN_PERSISTENT);
+			}
 	disk_list_free(&persistent);
 	free(xml);
 }
@@ -389,9 +408,11 @@ static int collect_domain(virConnectPtr conn, virDomainPtr dom, bool inspect, st
 	for (size_t i = first; i < out->n; i++) {
 		out->v[i].domain_active = active;
 		out->v[i].qemu_pid = pid;
+		if (out->v[i].opted_out != OPT_OUT_NONE)
+			out->v[i].opt_out_xml = active ? OPT_OUT_IN_LIVE : OPT_OUT_IN_PERSISTENT;
 	}
 	if (active && virDomainIsPersistent(dom) == 1)
-		read_next_boot_io(dom, out, first);
+		read_persistent(dom, out, first);
 	return 0;
 }
 

@@ -36,13 +36,39 @@ assert d["mode"] == sys.argv[3], d
 ev = d["evidence"]
 assert ev["bad_windows"] >= 2 and ev["image"] in ("growing", "sparse"), ev
 assert sum(w["stalls"] for w in ev["windows"]) >= 6, ev
+# every window, the open one too, says what it holds: its submissions and
+# p99 beside its stalls
+for w in ev["windows"]:
+    assert not w["stalls"] or (w["submits"] >= w["stalls"] and w["p99_us"] > 0), ev
+# block allocation only where its time was measured
+if not any(w["alloc_us"] for w in ev["windows"]):
+    assert "no block allocation time measured" in d["reason"], d["reason"]
 assert all(l["target"] == "vda" for l in lines), "vdb must never be decided on"
 print("audit:", json.dumps(d)[:600])
 PY
 }
 
-say "dry-run (from the config file): decides, logs, changes nothing"
+say "an opt-out of vda in the persistent XML only: honoured, the reason names the disk"
 new_domain
+virsh -q -c "$URI" metadata "$DOM" urn:aioguard:policy:1 --key aioguard --config \
+	--set '<policy><disk target="vda" mode="off"/></policy>' >/dev/null
+run_agent --dry-run
+start_writes
+wait_audit advise-only 60
+stop_writes
+stop_agent
+python3 - "$WORKDIR/audit.jsonl" <<'PY'
+import json, sys
+d = [json.loads(l) for l in open(sys.argv[1]) if '"advise-only"' in l][0]
+assert d["target"] == "vda" and d["action"] == "advise-only", d
+assert "but disk vda opted out (aioguard metadata in its persistent XML)" in d["reason"], d["reason"]
+print("  reason:", d["reason"])
+PY
+virsh -q -c "$URI" metadata "$DOM" urn:aioguard:policy:1 --config --remove >/dev/null
+rm -f "$WORKDIR/audit.jsonl"
+virsh -c "$URI" dumpxml --inactive "$DOM" >"$WORKDIR/before.xml"
+
+say "dry-run (from the config file): decides, logs, changes nothing"
 printf 'mode = dry-run\ncooldown = 0\n' >"$WORKDIR/aioguard.conf"
 run_agent --config "$WORKDIR/aioguard.conf"
 start_writes
