@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The adaptive rule as a table: each row is a disk's situation and the
- * decision it must get. */
+ * decision it must get; each row is a test of its own. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,29 +109,29 @@ static const struct row rows[] = {
 	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_KEEP, IO_MODE_UNSET, "left alone"},
 };
 
-static void decision_table(void **state)
+/* One cmocka test per row (its state), named after it: a wrong row does not
+ * hide the others. */
+static void decision_row(void **state)
 {
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		const struct row *r = &rows[i];
-		struct adapt_window w[8];
-		struct adapt_config c;
-		struct adapt_disk d = r->disk;
-		struct adapt_global g = {.now_s = 4000, .changes_last_hour = r->changes_last_hour};
-		struct adapt_decision out;
+	const struct row *r = *state;
+	struct adapt_window w[8];
+	struct adapt_config c;
+	struct adapt_disk d = r->disk;
+	struct adapt_global g = {.now_s = 4000, .changes_last_hour = r->changes_last_hour};
+	struct adapt_decision out;
 
-		adapt_config_defaults(&c);
-		c.switch_back = r->switch_back;
-		d.nwindows = 0;
-		for (; d.nwindows < 8 && r->w[d.nwindows]; d.nwindows++)
-			w[d.nwindows] = *r->w[d.nwindows];
-		d.windows = w;
-		adapt_decide(&c, &d, &g, &out);
-		print_message("%-50s -> %s %s: %s\n", r->name, adapt_action_name(out.action),
-			      io_mode_name(out.to) ? io_mode_name(out.to) : "-", out.reason);
-		assert_int_equal(out.action, r->action);
-		assert_int_equal(out.to, r->to);
-		assert_non_null(strstr(out.reason, r->reason_has));
-	}
+	adapt_config_defaults(&c);
+	c.switch_back = r->switch_back;
+	d.nwindows = 0;
+	for (; d.nwindows < 8 && r->w[d.nwindows]; d.nwindows++)
+		w[d.nwindows] = *r->w[d.nwindows];
+	d.windows = w;
+	adapt_decide(&c, &d, &g, &out);
+	print_message("%-50s -> %s %s: %s\n", r->name, adapt_action_name(out.action),
+		      io_mode_name(out.to) ? io_mode_name(out.to) : "-", out.reason);
+	assert_int_equal(out.action, r->action);
+	assert_int_equal(out.to, r->to);
+	assert_non_null(strstr(out.reason, r->reason_has));
 }
 
 static void window_thresholds(void **state)
@@ -168,10 +168,12 @@ static void config_check(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(decision_table),
-		cmocka_unit_test(window_thresholds),
-		cmocka_unit_test(config_check),
-	};
+	struct CMUnitTest tests[sizeof(rows) / sizeof(rows[0]) + 2];
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		tests[n++] = (struct CMUnitTest){rows[i].name, decision_row, NULL, NULL, (void *)&rows[i]};
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(window_thresholds);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(config_check);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
