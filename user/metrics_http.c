@@ -28,7 +28,36 @@ struct metrics_http {
 	struct MHD_Daemon *daemon;
 	pthread_mutex_t lock;
 	struct snapshot *snap;    /* the latest; NULL before the first publish */
+	unsigned conns;           /* open connections (libmicrohttpd's thread) */
 };
+
+/* Connections in all and per client address. */
+#define MAX_CONNECTIONS 64
+#define MAX_CONNECTIONS_PER_ADDR 16
+
+/* At its own MHD_OPTION_CONNECTION_LIMIT libmicrohttpd stops accepting:
+ * clients past it would wait in the listen backlog, a scrape among them,
+ * until an idle one times out. Its limit is set above ours instead, and
+ * past ours a new client is accepted and closed at once. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	const struct metrics_http *m = cls;
+	(void)addr;
+	(void)len;
+	return __atomic_load_n(&m->conns, __ATOMIC_RELAXED) < MAX_CONNECTIONS ? MHD_YES : MHD_NO;
+}
+
+static void count_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			     enum MHD_ConnectionNotificationCode code)
+{
+	struct metrics_http *m = cls;
+	(void)c;
+	(void)socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		__atomic_add_fetch(&m->conns, 1, __ATOMIC_RELAXED);
+	else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+		__atomic_sub_fetch(&m->conns, 1, __ATOMIC_RELAXED);
+}
 
 static void snapshot_unref(void *cls)
 {
@@ -127,11 +156,12 @@ struct metrics_http *metrics_http_start(const char *listen, char *err, size_t er
 		flags |= MHD_USE_IPv6;
 	/* Small limits: /metrics needs no big headers, long connections or many
 	 * clients. Beyond them libmicrohttpd answers 4xx or drops the client. */
-	m->daemon = MHD_start_daemon(flags, 0, NULL, NULL, serve, m,
+	m->daemon = MHD_start_daemon(flags, 0, accept_policy, m, serve, m,
 				     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-				     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)16,
+				     MHD_OPTION_NOTIFY_CONNECTION, count_connection, m,
+				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)(MAX_CONNECTIONS + 1),
+				     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS_PER_ADDR,
 				     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
 				     MHD_OPTION_END);
 	if (!m->daemon) {
