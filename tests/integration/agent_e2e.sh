@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# aioguard run against a real libvirtd and a running KVM domain: a sparse
+# aioguard run against a real libvirtd and a running QEMU domain: a sparse
 # qcow2 (vda) and a preallocated raw (vdb) on a loop-mounted ext4, both
 # io='native' cache='none'. Extending writes go into vda through QEMU's own
 # block layer; the agent must switch vda (and only vda) to threads.

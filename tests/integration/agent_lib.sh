@@ -39,20 +39,30 @@ run_agent() {
 		--audit-log "$WORKDIR/audit.jsonl" >"$WORKDIR/agent.out" 2>"$WORKDIR/agent.err" &
 	AGENT_PID=$!
 	at_exit "kill $AGENT_PID"
-	check_dropped_privileges
+	check_dropped_privileges "$@"
 }
 
 # Once attached, every thread of the agent keeps only CAP_DAC_READ_SEARCH
 # (bit 2) and has no_new_privs; the bounding set is emptied too where the
 # agent could (it needs CAP_SETPCAP, which the systemd unit does not grant).
+# check_dropped_privileges [AGENT_ARGS...]
 check_dropped_privileges() {
 	local i t
-	for i in $(seq 100); do
+	for i in $(seq 300); do
 		grep -q "^aioguard: running" "$WORKDIR/agent.err" && break
 		kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORKDIR/agent.err"; fail "agent did not start"; }
 		sleep 0.1
 	done
-	sleep 0.3   # the metrics thread starts right after the line
+	grep -q "^aioguard: running" "$WORKDIR/agent.err" || { cat "$WORKDIR/agent.err"; fail "agent not running after 30 s"; }
+	# the metrics server's thread (libmicrohttpd's "MHD-…") is started
+	# before that line; wait for it all the same, with a deadline
+	if [[ " $* ${KNOBS[*]} " != *" --listen off "* ]]; then
+		for i in $(seq 100); do
+			grep -qs '^MHD-' /proc/"$AGENT_PID"/task/*/comm && break
+			sleep 0.05
+		done
+		grep -qs '^MHD-' /proc/"$AGENT_PID"/task/*/comm || fail "no metrics thread in the agent"
+	fi
 	for t in /proc/"$AGENT_PID"/task/*; do
 		grep -q "^CapEff:[[:space:]]*0000000000000004$" "$t/status" ||
 			fail "thread ${t##*/} kept capabilities: $(grep ^Cap "$t/status" | tr '\n' ' ')"

@@ -67,7 +67,10 @@ plibvirt_stop() {
 		sleep 0.1
 	done
 	kill -9 "$pid" 2>/dev/null || true
-	sleep 0.2
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
 	rm -f "$PLV/libvirtd.pid"
 }
 

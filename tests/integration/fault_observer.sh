@@ -61,15 +61,44 @@ print(n)
 PY
 }
 
+# writes_until_decidable INO: extending writes until the agent's events
+# show stalls on inode INO in 3 intervals' time and in numbers that make a
+# decision were the disk tracked (--stalls-per-window 3, --bad-windows 2,
+# windows of 2 s): a stall count, not a fixed sleep, for slow (TCG) QEMU.
+writes_until_decidable() {
+	local t0 i r=
+	t0=$(date +%s.%N)
+	start_writes
+	for i in $(seq 300); do
+		r=$(python3 - "$WORKDIR/agent-events.jsonl" "$1" "$t0" <<'PY'
+import json, sys
+path, ino, t0 = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+ts = []
+for line in open(path):
+    try:
+        o = json.loads(line)
+    except ValueError:
+        continue
+    if o.get("type") == "stall" and o.get("ino") == ino and o["ts"] >= t0:
+        ts.append(o["ts"])
+print("ok" if len(ts) >= 12 and max(ts) - min(ts) >= 6 else "%d stalls over %.1f s" % (len(ts), max(ts) - min(ts) if ts else 0))
+PY
+)
+		[ "$r" = ok ] && break
+		alive "writing to inode $1"
+		sleep 0.2
+	done
+	stop_writes
+	[ "$r" = ok ] || fail "after 60 s of writes, on inode $1: $r (want 12 stalls over 6 s)"
+}
+
 wait_watched 2
 old_ino=$(stat -c %i "$IMG")
 
 say "row 5: the image deleted while QEMU writes to it"
 rm "$IMG"
 wait_watched 1
-start_writes
-sleep 6
-stop_writes
+writes_until_decidable "$old_ino"
 alive "after the image was deleted"
 n=$(stalls_on "$WORKDIR/agent-events.jsonl" "$old_ino")
 [ "$n" -gt 0 ] || fail "no stall seen on the deleted inode: the scenario proves nothing"
@@ -81,9 +110,7 @@ qemu-img create -q -f qcow2 "$IMG" 2G
 new_ino=$(stat -c %i "$IMG")
 [ "$new_ino" != "$old_ino" ] || fail "same inode"
 wait_watched 2
-start_writes
-sleep 5
-stop_writes
+writes_until_decidable "$old_ino"
 alive "after the image was replaced"
 [ "$(decisions)" -eq 0 ] || fail "a decision on a stale (dev, ino): $(cat "$WORKDIR/audit.jsonl")"
 [ "$(stalls_on "$WORKDIR/agent-events.jsonl" "$new_ino")" -eq 0 ] || fail "stalls on the new inode before QEMU opened it"
@@ -126,18 +153,27 @@ t0=$(date +%s%N)
 virsh -q -c "$URI" <"$WORKDIR/burst" >/dev/null || fail "burst of writes"
 t1=$(date +%s%N)
 kill -CONT "$AGENT_PID" "$WATCH"
-sleep 3   # the agent publishes its metrics every interval (2 s)
+# the agent publishes its metrics every interval (2 s)
+for _ in $(seq 150); do
+	lost=$(metric "$URL" aioguard_bpf_events_lost_total)
+	[ "${lost%.*}" -gt "${lost0%.*}" ] && break
+	alive "after the ring buffer overran"
+	sleep 0.2
+done
 alive "after the ring buffer overran"
-lost=$(metric "$URL" aioguard_bpf_events_lost_total)
 echo "  paused $(((t1 - t0) / 1000000)) ms: aioguard_bpf_events_lost_total $lost0 -> $lost"
-[ "${lost%.*}" -gt "${lost0%.*}" ] || fail "no lost event counted by the agent"
+[ "${lost%.*}" -gt "${lost0%.*}" ] || fail "no lost event counted by the agent within 30 s"
 n0=$(stalls_on "$WORKDIR/agent-events.jsonl" "$new_ino")
 start_writes
-sleep 3
+for _ in $(seq 150); do
+	n1=$(stalls_on "$WORKDIR/agent-events.jsonl" "$new_ino")
+	[ "$n1" -gt "$n0" ] && break
+	alive "after the overrun"
+	sleep 0.2
+done
 stop_writes
 alive "after the overrun"
-n1=$(stalls_on "$WORKDIR/agent-events.jsonl" "$new_ino")
-[ "$n1" -gt "$n0" ] || fail "the agent takes no stall events after the overrun"
+[ "$n1" -gt "$n0" ] || fail "the agent takes no stall events after the overrun (30 s of writes)"
 kill -INT "$WATCH"
 rc=0
 wait "$WATCH" || rc=$?

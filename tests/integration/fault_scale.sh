@@ -13,7 +13,6 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/fault_lib.sh"
 need_root
-[ -e /dev/kvm ] || skip "/dev/kvm missing: this kernel/VM has no KVM"
 make_workdir
 plibvirt_start
 N=${FAULT_SCALE_DOMAINS:-500}
@@ -26,9 +25,9 @@ say "row 7: $N defined domains with 4 disks each"
 t0=$(now_ms)
 qemu-img create -q -f qcow2 "$IMG/template.qcow2" 64M
 head -c 256K /dev/urandom >"$IMG/template.raw"
-python3 - "$N" "$P" "$IMG" "$WORKDIR/define.cmds" "$WORKDIR/undefine.cmds" <<'PY'
+python3 - "$N" "$P" "$IMG" "$WORKDIR/define.cmds" "$WORKDIR/undefine.cmds" "$(domain_type)" <<'PY'
 import os, shutil, sys
-n, prefix, img, define, undefine = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+n, prefix, img, define, undefine, dtype = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 disk = ("    <disk type='file' device='disk'><driver name='qemu' type='{fmt}' cache='none' io='native'/>"
         "<source file='{src}'/><target dev='{dev}' bus='virtio'/></disk>\n")
 with open(define, "w") as d, open(undefine, "w") as u:
@@ -47,9 +46,9 @@ with open(define, "w") as d, open(undefine, "w") as u:
                  disk.format(fmt="qcow2", src=base + "-c.qcow2", dev="vdc") +
                  disk.format(fmt="raw", src=base + "-d.raw", dev="vdd").replace("'native'", "'threads'"))
         with open(base + ".xml", "w") as f:
-            f.write("<domain type='kvm'><name>%s</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
+            f.write("<domain type='%s'><name>%s</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
                     "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices>"
-                    "<emulator>/usr/bin/qemu-system-x86_64</emulator>\n%s</devices></domain>\n" % (name, disks))
+                    "<emulator>/usr/bin/qemu-system-x86_64</emulator>\n%s</devices></domain>\n" % (dtype, name, disks))
         d.write("define %s.xml\n" % base)
         u.write("undefine %s\n" % name)
 PY
@@ -127,8 +126,14 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 URL=$(agent_metrics_url "$WORKDIR/agent.err")
-sleep 2.5
-watched=$(metric "$URL" aioguard_watched_disks)
+# until the first interval (2 s) has published the gauge
+watched=
+for _ in $(seq 150); do
+	watched=$(metric "$URL" aioguard_watched_disks)
+	[ -n "$watched" ] && break
+	kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORKDIR/agent.err"; fail "agent died"; }
+	sleep 0.2
+done
 echo "  agent: $(grep -o '[0-9]* disks watched' "$WORKDIR/agent.err"), aioguard_watched_disks $watched"
 [ "$watched" = 2 ] || fail "aioguard_watched_disks is $watched: only the running domain's 2 disks are watched"
 read -r with_agent with_libvirtd < <(refresh_cost)

@@ -3,11 +3,24 @@
 # be written, so set-io and the agent (--enforce) must change nothing and
 # say why; the agent keeps running and applies once the state directory is
 # usable again.
-#   2. disk full: the state directory on a 1 MiB ext4, filled up;
-#   3. state directory unwritable: chattr +i, then a read-only bind mount.
+#   2. disk full (full): the state directory on a 1 MiB ext4, filled up;
+#   3. state directory unwritable: immutable (chattr +i), read-only (a
+#      read-only bind mount).
+# Arguments: the faults, in order (default: full immutable readonly; not
+# readonly first: the agent opens its audit log there). meson
+# runs "full readonly" as fault_state and "immutable" as
+# fault_state_immutable: only the latter skips where the filesystem cannot
+# make a directory immutable.
 # The running domain and the agent's set-up are agent_lib.sh's, on the
 # shared libvirtd (lib.sh).
 set -euo pipefail
+FAULTS=("$@")
+[ ${#FAULTS[@]} -gt 0 ] || FAULTS=(full immutable readonly)
+declare -A ROW=([full]=2 [immutable]=3 [readonly]=3)
+for f in "${FAULTS[@]}"; do
+	[ -n "${ROW[$f]:-}" ] || { echo "fault_state.sh: unknown fault '$f' (full, immutable, readonly)" >&2; exit 2; }
+done
+ROWS=$(for f in "${FAULTS[@]}"; do echo "${ROW[$f]}"; done | sort -u | paste -sd, -)
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/fault_lib.sh"
 need_root
@@ -46,25 +59,49 @@ setio_refused() {
 	xml_unchanged "set-io: $1"
 }
 
-say "row 2 (set-io): state directory on a full filesystem"
-fill_fs "$TINY_MNT"
-setio_refused "No space left on device; nothing changed" "$S/backups"
-no_backup_left
-setio_refused "No space left on device; nothing changed" "$S/new-backups"   # mkdir fails
+# The faults: each put in place and lifted again; MSG is what set-io and
+# the agent must say. The immutable bit is set and cleared through $RW: a
+# read-only bind mount on $S refuses chattr too.
+fault_msg() {
+	case $1 in
+	full) echo "No space left on device; nothing changed" ;;
+	immutable) echo "Operation not permitted; nothing changed" ;;
+	readonly) echo "Read-only file system; nothing changed" ;;
+	esac
+}
+fault_on() {
+	case $1 in
+	full) fill_fs "$TINY_MNT" ;;
+	immutable)
+		chattr +i "$RW/state/backups" || skip "this filesystem cannot make directories immutable"
+		at_exit "chattr -i '$RW/state/backups'"
+		;;
+	readonly)
+		mount --bind "$S" "$S" && mount -o remount,bind,ro "$S" || fail "read-only bind mount of $S"
+		at_exit "umount -l '$S'"
+		;;
+	esac
+}
+fault_off() {
+	case $1 in
+	full) rm -f "$TINY_MNT"/filler* ;;
+	immutable) chattr -i "$RW/state/backups" ;;
+	readonly) umount "$S" ;;
+	esac
+}
 
-say "row 3 (set-io): state directory immutable, then read-only"
-rm -f "$TINY_MNT"/filler*
-chattr +i "$S/backups" || skip "this filesystem cannot make directories immutable"
-at_exit "chattr -i '$S/backups'"
-setio_refused "Operation not permitted; nothing changed" "$S/backups"
-chattr -i "$S/backups"
-mount --bind "$S" "$S" && mount -o remount,bind,ro "$S" || fail "read-only bind mount of $S"
-at_exit "umount -l '$S'"
-setio_refused "Read-only file system; nothing changed" "$S/backups"
-umount "$S"
+for f in "${FAULTS[@]}"; do
+	say "row ${ROW[$f]} (set-io): $f"
+	fault_on "$f"
+	setio_refused "$(fault_msg "$f")" "$S/backups"
+	no_backup_left
+	# full: mkdir of a new backup directory fails the same way
+	[ "$f" != full ] || setio_refused "$(fault_msg "$f")" "$S/new-backups"
+	fault_off "$f"
+done
 
-say "rows 2 and 3 (agent --enforce): full, immutable, read-only, then usable"
-fill_fs "$TINY_MNT"
+say "rows ${ROWS} (agent --enforce): ${FAULTS[*]}, then usable"
+fault_on "${FAULTS[0]}"
 # the audit log is in the state directory too (the default), as deployed
 "$AIOGUARD" run -c "$URI" --include "$DOM" "${KNOBS[@]}" --enforce --cooldown 4 \
 	--state-dir "$S" >"$WORKDIR/agent.out" 2>"$WORKDIR/agent.err" &
@@ -89,14 +126,16 @@ wait_refusal() {
 
 # Each fault is in place before the previous one is lifted: the agent
 # retries after its cooldown and must never find the directory usable.
-wait_refusal "No space left on device; nothing changed"
-chattr +i "$S/backups"
-rm -f "$TINY_MNT"/filler*
-wait_refusal "Operation not permitted; nothing changed"
-mount --bind "$S" "$S" && mount -o remount,bind,ro "$S" || fail "read-only bind mount of $S"
-chattr -i "$RW/state/backups"
-wait_refusal "Read-only file system; nothing changed"
-umount "$S"
+prev=
+for f in "${FAULTS[@]}"; do
+	if [ -n "$prev" ]; then
+		fault_on "$f"
+		fault_off "$prev"
+	fi
+	wait_refusal "$(fault_msg "$f")"
+	prev=$f
+done
+fault_off "$prev"
 for _ in $(seq 300); do
 	grep -q '"result":"applied"' "$S/audit.jsonl" 2>/dev/null && break
 	kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORKDIR/agent.err"; fail "agent died"; }
@@ -111,7 +150,7 @@ same_xml "$backup" "$WORKDIR/before.xml" || fail "the backup is not the XML befo
 echo "  usable again: applied, backup $(basename "$backup")"
 # The audit log lives on the state filesystem: a line written while it was
 # full cannot be there; stderr (the journal) and syslog have every refusal.
-echo "  audit log: $(grep -c '"result":"failed"' "$S/audit.jsonl" || true) of the 3 refusals:" \
+echo "  audit log: $(grep -c '"result":"failed"' "$S/audit.jsonl" || true) refusal lines:" \
 	"$(grep -o '"result":"failed".*"message":"[^"]*' "$S/audit.jsonl" | sed 's/.*: \([^:;]*\); nothing changed/\1/' | paste -sd, -)"
 stop_agent
 remove_domain

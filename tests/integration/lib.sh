@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shared set-up for integration tests and the demo: real loop filesystems, a
-# real libvirtd, real KVM domains. Everything made here is undone by cleanup.
+# real libvirtd, real QEMU domains (KVM where the machine has it, else TCG:
+# domain_type). Everything made here is undone by cleanup.
 # Source it, then call the helpers; `skip REASON` exits 77 (meson's skip).
 
 AIOGUARD=${AIOGUARD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/user/aioguard}
@@ -48,62 +49,106 @@ loopfs_make() {
 	LOOP_MNT=$mnt
 }
 
-# stop_daemon NAME: SIGTERM and wait until it is gone, so the next test does
-# not find a daemon on its way out.
-stop_daemon() {
-	pkill -x "$1" || return 0
+# stop_pid PID: SIGTERM and wait until it is gone (SIGKILL after 10 s), so
+# the next test does not find a process on its way out.
+stop_pid() {
+	kill "$1" 2>/dev/null || return 0
 	local i
 	for i in $(seq 100); do
-		pgrep -x "$1" >/dev/null || return 0
+		kill -0 "$1" 2>/dev/null || return 0
 		sleep 0.1
 	done
-	pkill -9 -x "$1" || true
+	kill -9 "$1" 2>/dev/null || true
+}
+
+# stop_daemon NAME PIDFILE: stop the daemon whose pid PIDFILE holds (the one
+# we started with -p PIDFILE), if it still runs under that name.
+stop_daemon() {
+	local pid
+	pid=$(cat "$2" 2>/dev/null) || return 0
+	[ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] && stop_pid "$pid"
+	rm -f "$2"
 }
 
 libvirt_answers() { virsh -c qemu:///system version >/dev/null 2>&1; }
 
-# Tests that use libvirtd register here; the last one out stops the daemons
-# the tests started, so concurrent test runs do not pull libvirtd away from
-# each other.
-LIBVIRT_USERS=/run/aioguard-tests/libvirt-users
+# Tests that use libvirtd register here (under a lock); the last one out
+# stops the daemons the tests started, by the pid files they wrote, so
+# concurrent test runs do not pull libvirtd away from each other, and a
+# libvirtd the tests did not start is never stopped.
+TESTS_RUN=/run/aioguard-tests
+LIBVIRT_USERS=$TESTS_RUN/libvirt-users
+
+LIBVIRT_LOCK=
+libvirt_lock() {
+	libvirt_unlock   # a failure may have left it held (cleanup takes it again)
+	mkdir -p "$LIBVIRT_USERS"
+	exec {LIBVIRT_LOCK}>"$TESTS_RUN/lock"
+	flock "$LIBVIRT_LOCK"
+}
+libvirt_unlock() {
+	[ -z "$LIBVIRT_LOCK" ] || exec {LIBVIRT_LOCK}>&-
+	LIBVIRT_LOCK=
+}
 
 libvirt_release() {
+	libvirt_lock
 	rm -f "$LIBVIRT_USERS/$$"
-	[ -n "$(ls -A "$LIBVIRT_USERS" 2>/dev/null)" ] && return 0
-	if [ -e "$LIBVIRT_USERS/../started-by-tests" ]; then
-		rm -f "$LIBVIRT_USERS/../started-by-tests"
-		stop_daemon libvirtd
-		stop_daemon virtlogd
+	local u
+	for u in "$LIBVIRT_USERS"/*; do   # users that died without releasing
+		[ -e "$u" ] && ! kill -0 "${u##*/}" 2>/dev/null && rm -f "$u"
+	done
+	if [ -z "$(ls -A "$LIBVIRT_USERS")" ]; then
+		stop_daemon libvirtd "$TESTS_RUN/libvirtd.pid"
+		# QEMU of a libvirtd we did not start may log through it
+		pgrep -x libvirtd >/dev/null || stop_daemon virtlogd "$TESTS_RUN/virtlogd.pid"
 	fi
+	libvirt_unlock
 }
 
 # Start virtlogd + libvirtd unless they already answer.
 libvirtd_start() {
-	[ -e /dev/kvm ] || skip "/dev/kvm missing: this kernel/VM has no KVM"
 	command -v libvirtd >/dev/null || fail "libvirtd not installed (tools/install-deps)"
-	mkdir -p "$LIBVIRT_USERS"
+	libvirt_lock
 	touch "$LIBVIRT_USERS/$$"
 	at_exit libvirt_release
-	pgrep -x virtlogd >/dev/null || virtlogd -d   # QEMU's console log goes through it
-	libvirt_answers && return 0
-	touch "$LIBVIRT_USERS/../started-by-tests"
-	# one that runs but does not answer is on its way out: let it go
-	pgrep -x libvirtd >/dev/null && stop_daemon libvirtd
-	libvirtd -d
+	# QEMU's console log goes through virtlogd (the daemons must not
+	# inherit the lock)
+	pgrep -x virtlogd >/dev/null ||
+		virtlogd -d -p "$TESTS_RUN/virtlogd.pid" {LIBVIRT_LOCK}>&- || fail "virtlogd did not start"
 	local i
 	for i in $(seq 100); do
-		libvirt_answers && return 0
+		# one that runs but does not answer is on its way up or out
+		libvirt_answers && { libvirt_unlock; return 0; }
+		pgrep -x libvirtd >/dev/null || break
+		sleep 0.2
+	done
+	# still there and silent: ours (a test run that died) is stopped, another
+	# is not ours to stop
+	pgrep -x libvirtd >/dev/null && stop_daemon libvirtd "$TESTS_RUN/libvirtd.pid"
+	pgrep -x libvirtd >/dev/null && fail "a libvirtd runs but does not answer on qemu:///system"
+	libvirtd -d -p "$TESTS_RUN/libvirtd.pid" {LIBVIRT_LOCK}>&- || fail "libvirtd did not start"
+	for i in $(seq 100); do
+		libvirt_answers && { libvirt_unlock; return 0; }
 		sleep 0.2
 	done
 	fail "libvirtd did not answer on qemu:///system"
 }
 
-# domain_xml NAME DISK_XML... -> a minimal KVM domain (no guest OS needed:
-# QEMU opens and serves its disks from the start).
+# domain_type: the domain type of every test domain, chosen here only:
+# 'kvm' where this machine has KVM, 'qemu' (TCG, QEMU emulates the CPU)
+# where it has not. Either way QEMU opens and serves its disks, takes
+# qemu-io writes and saves/restores; TCG is only slower.
+domain_type() {
+	if [ -e /dev/kvm ]; then echo kvm; else echo qemu; fi
+}
+
+# domain_xml NAME DISK_XML... -> a minimal domain (no guest OS needed: QEMU
+# opens and serves its disks from the start).
 domain_xml() {
 	local name=$1; shift
 	cat <<XML
-<domain type='kvm'>
+<domain type='$(domain_type)'>
   <name>$name</name>
   <memory unit='MiB'>128</memory>
   <vcpu>1</vcpu>
@@ -123,18 +168,20 @@ file_disk() {
 }
 
 # domain_define_start NAME XML: define + start, removed again at exit.
+# On $URI when set (a private libvirtd: fault_lib.sh), else qemu:///system.
 domain_define_start() {
-	local name=$1 xml=$2
+	local name=$1 xml=$2 uri=${URI:-qemu:///system}
 	echo "$xml" >"$WORKDIR/$name.xml"
-	virsh -q -c qemu:///system define "$WORKDIR/$name.xml" >/dev/null || fail "define $name"
-	at_exit "virsh -c qemu:///system undefine --managed-save '$name'"
-	at_exit "virsh -c qemu:///system destroy '$name'"
-	virsh -q -c qemu:///system start "$name" >/dev/null || fail "start $name"
+	virsh -q -c "$uri" define "$WORKDIR/$name.xml" >/dev/null || fail "define $name"
+	at_exit "virsh -c '$uri' undefine --managed-save '$name'"
+	at_exit "virsh -c '$uri' destroy '$name'"
+	virsh -q -c "$uri" start "$name" >/dev/null || fail "start $name"
 }
 
-# qemu_io DOMAIN DISKINDEX CMD: I/O through QEMU's own block layer.
+# qemu_io DOMAIN DISKINDEX CMD: I/O through QEMU's own block layer (on $URI
+# when set).
 qemu_io() {
-	virsh -q -c qemu:///system qemu-monitor-command "$1" --hmp \
+	virsh -q -c "${URI:-qemu:///system}" qemu-monitor-command "$1" --hmp \
 		"qemu-io -d /machine/peripheral/virtio-disk$2/virtio-backend \"$3\""
 }
 

@@ -1,9 +1,9 @@
 #!/bin/bash
 # `aioguard watch` without --pid/--comm: it finds the QEMU of a running
-# libvirt domain and names its disks domain/target. The domain has a sparse
-# qcow2 (vda) and a preallocated raw (vdb) on a loop ext4, both io='native';
-# writes go through QEMU's own block layer (HMP qemu-io), so they are
-# submitted with io_submit by QEMU itself.
+# libvirt domain (KVM, or TCG without /dev/kvm) and names its disks
+# domain/target. The domain has a sparse qcow2 (vda) and a preallocated raw
+# (vdb) on a loop ext4, both io='native'; writes go through QEMU's own block
+# layer (HMP qemu-io), so they are submitted with io_submit by QEMU itself.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -14,9 +14,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 make_workdir
 loopfs_make ext4 1024
 libvirtd_start
-# libvirtd_start returns early when some libvirtd answers, even with no
-# virtlogd, which starting a domain needs
-pgrep -x virtlogd >/dev/null || virtlogd -d
 DOM=aioguard-observer-$$
 qemu-img create -q -f qcow2 "$LOOP_MNT/sparse.qcow2" 512M
 qemu-img create -q -f raw -o preallocation=full "$LOOP_MNT/full.raw" 256M
@@ -28,11 +25,12 @@ domain_define_start "$DOM" "$(domain_xml "$DOM" \
 "$AIOGUARD" watch --json --interval 1 --threshold-us 50 >"$WORKDIR/watch.json" 2>"$WORKDIR/watch.err" &
 WATCH=$!
 at_exit "kill $WATCH"
-for _ in $(seq 100); do
+for _ in $(seq 300); do
 	grep -q '^aioguard: attached:' "$WORKDIR/watch.err" && break
 	kill -0 "$WATCH" 2>/dev/null || { cat "$WORKDIR/watch.err" >&2; fail "watch exited"; }
 	sleep 0.1
 done
+grep -q '^aioguard: attached:' "$WORKDIR/watch.err" || { cat "$WORKDIR/watch.err" >&2; fail "watch did not attach in 30 s"; }
 
 # Under load the first refresh of the domain list may come an interval late:
 # a warm-up write to each disk, until both show up in the stream.
@@ -48,7 +46,24 @@ for i in $(seq 0 15); do
 	qemu_io "$DOM" 0 "write -P 0x5a $((i * 16))M 4M" >/dev/null
 	qemu_io "$DOM" 1 "write -P 0x5a $((i * 16))M 4M" >/dev/null
 done
-sleep 1.5
+# until watch's interval lines (1 s) carry the writes to both disks
+for _ in $(seq 150); do
+	python3 - "$WORKDIR/watch.json" "$DOM" <<'EOF' && break
+import json, sys
+path, dom = sys.argv[1:]
+b = {"vda": 0, "vdb": 0}
+for line in open(path):
+    try:
+        o = json.loads(line)
+    except ValueError:
+        continue
+    if o["type"] == "disk" and o["domain"] == dom and o["syscall"] == "io_submit" and o["target"] in b:
+        b[o["target"]] += o["bytes"]
+sys.exit(min(b.values()) < 16 * 4 << 20)
+EOF
+	kill -0 "$WATCH" 2>/dev/null || { cat "$WORKDIR/watch.err" >&2; fail "watch exited"; }
+	sleep 0.2
+done
 kill -INT "$WATCH"
 wait "$WATCH" || fail "aioguard watch exited with $?"
 
