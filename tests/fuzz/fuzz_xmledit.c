@@ -6,7 +6,11 @@
  *   - it has as many disks as before, and every other disk reads the same;
  *   - *old is the driver as xmledit_get_driver() reads it from the input;
  *   - when io was already set the copy is identical, else only the bytes of
- *     one attribute value or one insertion changed (no markup removed).
+ *     one attribute value or one insertion changed (no markup removed);
+ *   - xmledit_compare_disks() finds the disks equal but for that io, and
+ *     different in that io when it changed.
+ * And xml_keep_attr_whitespace() is idempotent, and the compare of an input
+ * with itself finds nothing (or says it does not parse), in one line.
  * A violation abort()s. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -100,6 +104,10 @@ static void check_rewrite(const char *xml, const struct disk_list *before,
 		check(!strcmp(out, xml));
 	else
 		check_splice(xml, out);
+	if (old.present) {
+		check(xmledit_compare_disks(xml, out, target, err, sizeof(err)) == 0);
+		check(xmledit_compare_disks(xml, out, NULL, err, sizeof(err)) == (old.io != io));
+	}
 	xml_driver_free(&old);
 	xml_driver_free(&now);
 	free(out);
@@ -127,6 +135,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	if (!nt)
 		targets[nt++] = "vda";
+
+	char *kept = xml_keep_attr_whitespace(xml), *again = xml_keep_attr_whitespace(kept);
+	char diff[256] = "";
+	int same = xmledit_compare_disks(xml, xml, NULL, diff, sizeof(diff));
+	check(!strcmp(kept, again));
+	check(same == 0 || same == -1);
+	check(memchr(diff, '\0', sizeof(diff)) && !strchr(diff, '\n'));
+	free(again);
+	free(kept);
 
 	for (size_t k = 0; k < nt; k++)
 		for (enum io_mode io = IO_MODE_NATIVE; io <= IO_MODE_IO_URING; io++)
