@@ -111,7 +111,9 @@ static bool host_limits(const struct disk_facts *f, struct advice *out)
 {
 	char cache[96];
 
-	if (f->io == IO_MODE_IO_URING && !f->io_uring_usable) {
+	/* only what was checked: a disk already on io_uring is not moved on
+	 * "not checked" */
+	if (f->io == IO_MODE_IO_URING && f->io_uring_known && !f->io_uring_usable) {
 		say(out, IO_MODE_THREADS, "threads: the disk is on io_uring, which is not usable "
 		    "here (%s); threads needs nothing of the kernel or the cache mode",
 		    io_uring_why(f));
@@ -153,16 +155,18 @@ static void writes_extend(const struct disk_facts *f, struct advice *out)
 	char why[320];
 
 	snprintf(why, sizeof(why), stall, fmt);
-	if (f->io_uring_usable)
+	/* a disk on io_uring stays there unless io_uring was found unusable */
+	if (f->io_uring_usable || (f->io == IO_MODE_IO_URING && !f->io_uring_known))
 		say(out, IO_MODE_IO_URING, "%sio_uring: %s; io_uring never stalled and was the "
 		    "fastest mode there (1.75× native on ext4, 1.44× on xfs with 64k writes; 4k: "
-		    "0.79×, 1.18×)%s; io_uring usable here: %s", already(f, IO_MODE_IO_URING), why,
-		    cite, io_uring_why(f));
+		    "0.79×, 1.18×)%s; io_uring %s here: %s", already(f, IO_MODE_IO_URING), why,
+		    cite, f->io_uring_known ? "usable" : "not checked", io_uring_why(f));
 	else
 		say(out, IO_MODE_THREADS, "%sthreads: %s; threads takes the wait off the submitting "
 		    "thread (none left there after the switch in a domain), at 0.75× (ext4) and "
-		    "0.92× (xfs) of native's throughput%s; io_uring, faster there, is not usable "
-		    "here: %s", already(f, IO_MODE_THREADS), why, cite, io_uring_why(f));
+		    "0.92× (xfs) of native's throughput%s; io_uring, faster there, %s here: %s",
+		    already(f, IO_MODE_THREADS), why, cite,
+		    f->io_uring_known ? "is not usable" : "could not be checked", io_uring_why(f));
 }
 
 /* io_uring's standing on images native handles: said to an io_uring disk. */

@@ -25,6 +25,8 @@ struct disk_facts {
 	const char *image_detail;     /* why IMAGE_UNKNOWN, may be NULL */
 	const char *image_note;       /* a fact that did not change the verdict
 	                                 (a raw disk with a qcow2 header), may be NULL */
+	bool io_uring_known;          /* whether it could be checked (not through
+	                                 a remote URI) */
 	bool io_uring_usable;         /* QEMU, libvirt and the kernel here run
 	                                 io='io_uring' (user/host.c finds out) */
 	const char *io_uring_why;     /* why (not), in words; may be NULL */

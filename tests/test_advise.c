@@ -26,8 +26,12 @@ struct row {
 	const char *reason_lacks;
 };
 
-#define USABLE .io_uring_usable = true, .io_uring_why = "QEMU 7.2.22 ≥ 5.0, libvirt 9.0.0 ≥ 6.3"
-#define UNUSABLE .io_uring_usable = false, .io_uring_why = "kernel.io_uring_disabled = 2: no process may create rings"
+#define USABLE .io_uring_known = true, .io_uring_usable = true, \
+	.io_uring_why = "QEMU 7.2.22 ≥ 5.0, libvirt 9.0.0 ≥ 6.3"
+#define UNUSABLE .io_uring_known = true, .io_uring_usable = false, \
+	.io_uring_why = "kernel.io_uring_disabled = 2: no process may create rings"
+#define UNCHECKED .io_uring_known = false, .io_uring_usable = false, \
+	.io_uring_why = "not checked: libvirt runs on another host"
 
 /* Zeroed facts are a writable file disk (DISK_TYPE_FILE, DISK_DEVICE_DISK)
  * on ext4 where io_uring runs; rows override. */
@@ -140,6 +144,17 @@ static const struct row rows[] = {
 	  "io_uring, faster there, is not usable here: kernel.io_uring_disabled = 2" },
 	{ "growing on xfs", DISK("none", "qcow2", .fs = "xfs", .image = IMAGE_GROWING),
 	  IO_MODE_IO_URING, "io_uring", SPARSE_YES },
+	{ "growing, io_uring not checked (remote): threads", DISK("none", "qcow2", UNCHECKED,
+		.io = IO_MODE_NATIVE, .image = IMAGE_GROWING),
+	  IO_MODE_THREADS, "threads: writes extend the file", SPARSE_YES,
+	  "could not be checked here: not checked: libvirt runs on another host" },
+	{ "growing io_uring disk, not checked (remote): stays", DISK("none", "qcow2", UNCHECKED,
+		.io = IO_MODE_IO_URING, .image = IMAGE_GROWING),
+	  IO_MODE_IO_URING, "already io_uring: writes extend the file", SPARSE_YES,
+	  "io_uring not checked here" },
+	{ "io_uring disk, not checked (remote): not moved for it", DISK("none", "qcow2", UNCHECKED,
+		.io = IO_MODE_IO_URING, .image = IMAGE_ALLOCATED),
+	  IO_MODE_NATIVE, "native: qcow2 image allocated", SPARSE_NO, NULL, "not usable here (" },
 
 	/* holes: no stall measured on 6.18, threads costly: native */
 	{ "sparse raw on native stays native", DISK("none", "raw", .io = IO_MODE_NATIVE,
@@ -209,15 +224,17 @@ static void io_uring_never_told_threads_for_io_submit(void **state)
 	static const char *const caches[] = {"none", "directsync", "writeback", NULL};
 
 	for (size_t i = 0; i < sizeof(images) / sizeof(images[0]); i++)
-		for (size_t c = 0; c < sizeof(caches) / sizeof(caches[0]); c++) {
-			struct disk_facts f = DISK(caches[c], "qcow2", .io = IO_MODE_IO_URING,
-						   .image = images[i]);
-			struct advice a;
+		for (size_t c = 0; c < sizeof(caches) / sizeof(caches[0]); c++)
+			for (int known = 0; known < 2; known++) {
+				struct disk_facts f = DISK(caches[c], "qcow2", .io = IO_MODE_IO_URING,
+							   .image = images[i], .io_uring_known = known,
+							   .io_uring_usable = known);
+				struct advice a;
 
-			advise_disk(&f, &a);
-			assert_int_not_equal(a.recommended, IO_MODE_THREADS);
-			assert_null(strstr(a.reason, "io_submit blocks"));
-		}
+				advise_disk(&f, &a);
+				assert_int_not_equal(a.recommended, IO_MODE_THREADS);
+				assert_null(strstr(a.reason, "io_submit blocks"));
+			}
 }
 
 /* Not "already" when the current mode differs from the recommendation. */
@@ -283,7 +300,7 @@ static const struct iou_row iou_rows[] = {
 	{"libvirt 6.3 exactly", {QEMU72, .libvirt_version = 6003000}, true, "libvirt 6.3.0 ≥ 6.3"},
 	{"version unknown", {QEMU72, .qemu_version = 0}, false, "QEMU (version unknown) is older"},
 	{"test driver", {QEMU72, .hypervisor = "TEST"}, false, "the hypervisor is TEST, not QEMU"},
-	{"remote libvirt", {QEMU72, .remote = true}, false, "libvirt runs on another host"},
+	{"remote libvirt", {QEMU72, .remote = true}, false, "not checked: libvirt runs on another host"},
 };
 
 static void iou_row(void **state)
@@ -294,6 +311,7 @@ static void iou_row(void **state)
 	io_uring_judge(&r->h, &s);
 	print_message("%s -> %d %s\n", r->name, s.usable, s.why);
 	assert_int_equal(s.usable, r->usable);
+	assert_int_equal(s.known, !r->h.remote);
 	assert_non_null(strstr(s.why, r->why));
 }
 

@@ -29,6 +29,7 @@ static void verdict(struct io_uring_support *out, bool usable, const char *fmt, 
 {
 	va_list ap;
 
+	out->known = true;
 	out->usable = usable;
 	va_start(ap, fmt);
 	vsnprintf(out->why, sizeof(out->why), fmt, ap);
@@ -42,10 +43,11 @@ void io_uring_judge(const struct io_uring_host *h, struct io_uring_support *out)
 
 	version(q, sizeof(q), h->qemu_version);
 	version(l, sizeof(l), h->libvirt_version);
-	if (h->remote)
+	if (h->remote) {
 		verdict(out, false, "not checked: libvirt runs on another host, whose kernel "
 			"aioguard cannot see from here");
-	else if (!h->hypervisor || strcmp(h->hypervisor, "QEMU"))
+		out->known = false;
+	} else if (!h->hypervisor || strcmp(h->hypervisor, "QEMU"))
 		verdict(out, false, "the hypervisor is %s, not QEMU", h->hypervisor ? h->hypervisor : "unknown");
 	else if (h->qemu_version < QEMU_IO_URING_SINCE)
 		verdict(out, false, "QEMU %s is older than 5.0", h->qemu_version ? q : "(version unknown)");
@@ -123,7 +125,8 @@ void disk_advise(const struct disk *d, const struct io_uring_support *u, struct 
 		.image = d->image.state,
 		.unwritten = d->image.state == IMAGE_ALLOCATED && d->image.unwritten_bytes > 0,
 		.fs = d->image.fs, .image_detail = d->image.detail, .image_note = d->image.note,
-		.io_uring_usable = u && u->usable, .io_uring_why = u ? u->why : NULL,
+		.io_uring_known = u && u->known, .io_uring_usable = u && u->usable,
+		.io_uring_why = u ? u->why : NULL,
 	};
 	advise_disk(&f, out);
 }

@@ -13,6 +13,7 @@
 #include "disk.h"
 
 struct io_uring_support {
+	bool known;                /* checked at all (not: a remote libvirt) */
 	bool usable;
 	char why[256];             /* what was found, in words */
 };
