@@ -373,8 +373,25 @@ static void probe_optional_hooks(struct observer *o, bool tp_btf_ok,
  * rewrites bpf_probe_read_user into the equally forbidden bpf_probe_read. */
 static bool probe_reads_allowed(void)
 {
-	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_probe_read_kernel,
-				       NULL) == 1;
+	/* bpf_probe_read_kernel(fp - 8, 8, NULL); return 0. A load, not
+	 * libbpf_probe_bpf_helper(): libbpf 1.1 reads "unknown func" in the
+	 * verifier log as "missing" but not 6.12's "cannot use helper". */
+	const struct bpf_insn prog[] = {
+		{.code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_10},
+		{.code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = BPF_REG_1, .imm = -8},
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_2, .imm = 8},
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_3, .imm = 0},
+		{.code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_probe_read_kernel},
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	int fd = bpf_prog_load(BPF_PROG_TYPE_TRACEPOINT, NULL, "GPL", prog,
+			       sizeof(prog) / sizeof(prog[0]), NULL);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
 }
 
 /* Without helper reads, only bpf_rdonly_cast (6.2) reaches the file behind
