@@ -31,7 +31,15 @@ echo "--- kernel $KVER"
 OUT=$(mktemp -d /var/tmp/aioguard-km.XXXXXX)
 chmod 755 "$OUT"
 mkdir "$OUT/share"
-[ -n "${KM_KEEP:-}" ] || trap 'rm -rf "$OUT"' EXIT
+QEMU_PID=
+cleanup() {
+	# meson stops a test that overruns with SIGTERM: QEMU goes with it
+	# (timeout passes the signal on).
+	[ -z "$QEMU_PID" ] || kill "$QEMU_PID" 2>/dev/null || true
+	[ -n "${KM_KEEP:-}" ] || rm -rf "$OUT"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT
 "$HERE/build-initramfs.sh" "$CACHE" "$OUT/initramfs.cpio.gz"
 cat >"$OUT/share/env" <<ENV
 export AIOGUARD='$AIOGUARD' AIOGUARD_SRCDIR='$SRCDIR' KM_OUT=/mnt/km-out
@@ -53,7 +61,10 @@ timeout "${KM_TIMEOUT:-2400}" qemu-system-x86_64 "${accel[@]}" -smp 2 -m 4G \
 	-append "console=ttyS0 panic=-1 quiet loglevel=4" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs local,path="$OUT/share",mount_tag=outdir,security_model=none \
-	-serial file:"$OUT/serial.log" -monitor none -display none </dev/null || rc=$?
+	-serial file:"$OUT/serial.log" -monitor none -display none </dev/null &
+QEMU_PID=$!
+wait "$QEMU_PID" || rc=$?
+QEMU_PID=
 echo "--- guest ran $(($(date +%s) - t0)) s, qemu exit $rc"
 cat "$OUT/share/guest.log" 2>/dev/null || true
 
