@@ -8,12 +8,14 @@
 set -eu
 CACHE=$1 META=$2
 # The meta package depends on the versioned image package.
-KPKG=$(apt-cache depends "$META" 2>/dev/null |
-	sed -n 's/.*Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n 1)
+image_package() {
+	apt-cache depends "$META" 2>/dev/null |
+		sed -n 's/.*Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n 1
+}
+KPKG=$(image_package)
 if [ -z "$KPKG" ]; then
 	apt-get update -qq
-	KPKG=$(apt-cache depends "$META" |
-		sed -n 's/.*Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n 1)
+	KPKG=$(image_package)
 fi
 [ -n "$KPKG" ] || { echo "fetch-kernel: no kernel package behind $META" >&2; exit 1; }
 if [ -f "$CACHE/package" ] && [ "$(cat "$CACHE/package")" = "$KPKG" ] &&
@@ -23,8 +25,14 @@ if [ -f "$CACHE/package" ] && [ "$(cat "$CACHE/package")" = "$KPKG" ] &&
 fi
 rm -rf "$CACHE"
 mkdir -p "$CACHE/debs" "$CACHE/kern" "$CACHE/bb"
-(cd "$CACHE/debs" && apt-get download -q "$KPKG" busybox-static >&2) ||
-	{ echo "fetch-kernel: apt-get download $KPKG busybox-static failed" >&2; exit 1; }
+# Package lists older than the archive name versions it no longer serves:
+# refresh them once and ask again.
+download() { (cd "$CACHE/debs" && apt-get download -q "$KPKG" busybox-static >&2); }
+if ! download; then
+	apt-get update -qq
+	KPKG=$(image_package)
+	download || { echo "fetch-kernel: apt-get download $KPKG busybox-static failed" >&2; exit 1; }
+fi
 dpkg -x "$CACHE"/debs/"$KPKG"_*.deb "$CACHE/kern"
 dpkg -x "$CACHE"/debs/busybox-static_*.deb "$CACHE/bb"
 rm -rf "$CACHE/debs"
