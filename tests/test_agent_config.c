@@ -100,10 +100,10 @@ static void file_errors(void **state)
 	assert_non_null(strstr(err, "No such file"));
 	assert_int_equal(config_load_file(&c, "/", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "not a regular file"));
-	/* the example shipped in policy/ must parse */
+	/* the configuration installed as /etc/aioguard/aioguard.conf must parse */
 	char path[512];
 	const char *src = getenv("AIOGUARD_SRCDIR");
-	snprintf(path, sizeof(path), "%s/policy/aioguard.conf.example", src ? src : "..");
+	snprintf(path, sizeof(path), "%s/contrib/aioguard.conf", src ? src : "..");
 	assert_int_equal(config_load_file(&c, path, err, sizeof(err)), 0);
 }
 

@@ -60,7 +60,7 @@ static void usage(FILE *out)
 		"in the audit log and a line in syslog. Dry-run by default.\n"
 		"\n"
 		"Options (each also a config file key without the dashes):\n"
-		"      --config FILE            settings file (example: policy/aioguard.conf.example);\n"
+		"      --config FILE            settings file, e.g. " AIOGUARD_CONFIG_FILE ";\n"
 		"                               flags win over it; SIGHUP reloads it\n"
 		"  -c, --connect URI            libvirt URI (default: libvirt's default)\n"
 		"      --dry-run                decide and log only (default)\n"
@@ -355,7 +355,8 @@ static void reload(struct run *r)
 	log_err("SIGHUP: settings reloaded (%s)", c.enforce ? "enforce" : "dry-run");
 }
 
-static void loop(struct run *r)
+/* Until SIGTERM/SIGINT (0), or until the stall events cannot be read (-1). */
+static int loop(struct run *r)
 {
 	const struct observer_callbacks cb = {.stall = on_stall, .ctx = &r->a};
 	double next = mono_clock_s() + r->a.cfg.interval_s;
@@ -365,7 +366,7 @@ static void loop(struct run *r)
 		int n = observer_poll(r->a.obs, POLL_MS, &cb);
 		if (n < 0 && n != -EINTR) {
 			log_err("reading stall events failed: %s", strerror(-n));
-			break;
+			return -1;
 		}
 		virEventRunDefaultImpl();
 		double now = mono_clock_s();
@@ -382,6 +383,7 @@ static void loop(struct run *r)
 			next += r->a.cfg.interval_s * ceil((now - next) / r->a.cfg.interval_s + 1e-9);
 		}
 	}
+	return 0;
 }
 
 static void cleanup(struct run *r)
@@ -417,7 +419,7 @@ int cmd_run(int argc, char **argv)
 	json_c_set_serialization_double_format("%.3f", JSON_C_OPTION_GLOBAL);
 	rc = start(&r) < 0 ? 1 : 0;
 	if (rc == 0) {
-		loop(&r);
+		rc = loop(&r) < 0 ? 1 : 0;   /* 1: systemd's Restart=on-failure restarts it */
 		fprintf(stderr, "aioguard: stopping; %lu stall events lost\n",
 			(unsigned long)observer_lost_events(r.a.obs));
 	}
