@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Least privilege, for real: the agent runs with exactly the capabilities the
-# systemd unit grants (read from contrib/aioguard.service, so the two stay in
+# systemd unit grants (read from contrib/aioguard.service.in, so the two stay in
 # step), switches a stalling disk, and keeps only CAP_DAC_READ_SEARCH once
 # attached. Without CAP_BPF it says so in one line and exits.
 set -euo pipefail
@@ -12,7 +12,7 @@ loopfs_make ext4 1024
 libvirtd_start
 source "$(dirname "$0")/agent_lib.sh"
 
-unit="$(dirname "$0")/../../contrib/aioguard.service"
+unit="$(dirname "$0")/../../contrib/aioguard.service.in"
 caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit")
 [ -n "$caps" ] || fail "no CapabilityBoundingSet in $unit"
 bounding=-all
