@@ -10,8 +10,10 @@
 
 #include "../policy/adapt.h"
 
-/* Rows start from a base disk and override a field or two. */
+/* Rows start from a base disk and override a field or two; the target mode
+ * is left out where it is the default (threads). */
 #pragma GCC diagnostic ignored "-Woverride-init"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 static const struct adapt_window quiet = {.submits = 1000, .length_ms = 10000};
 static const struct adapt_window stalling = {.submits = 1000, .stalls = 8, .stalled_us = 16000,
@@ -32,10 +34,21 @@ struct row {
 	enum adapt_action action;
 	enum io_mode to;
 	const char *reason_has;
+	enum adapt_target target;      /* default: threads */
 };
 
 #define NATIVE_SPARSE .io = IO_MODE_NATIVE, .io_next_boot = IO_MODE_NATIVE, .cache = "none", \
 	.image = IMAGE_SPARSE, .last_change_s = -1, .last_stall_s = -1, .watched_since_s = 0
+/* A growing qcow2 on ext4, on a host that runs io_uring (user/host.c's facts). */
+#define NATIVE_GROWING_IOU NATIVE_SPARSE, .image = IMAGE_GROWING, .fs = "ext4", \
+	.io_uring_known = true, .io_uring_usable = true, \
+	.io_uring_why = "QEMU 7.2.22 ≥ 5.0, libvirt 9.0.0 ≥ 6.3, kernel.io_uring_disabled = 0"
+#define NO_IOU .io_uring_known = true, .io_uring_usable = false, \
+	.io_uring_why = "kernel.io_uring_disabled = 2: no process may create rings"
+#define IOU_UNCHECKED .io_uring_known = false, .io_uring_usable = false, \
+	.io_uring_why = "not checked: libvirt runs on another host"
+#define ON_IO_URING .io = IO_MODE_IO_URING, .io_next_boot = IO_MODE_IO_URING, .cache = "none", \
+	.last_change_s = -1, .last_stall_s = -1
 
 static const struct row rows[] = {
 	{"three of five bad windows switch", {NATIVE_SPARSE},
@@ -101,9 +114,67 @@ static const struct row rows[] = {
 	{"cache guard on switch back", {.io = IO_MODE_THREADS, .io_next_boot = IO_MODE_THREADS,
 	  .cache = "writeback", .image = IMAGE_ALLOCATED, .last_change_s = -1, .last_stall_s = -1},
 	 {&quiet}, 0, true, ADAPT_ADVISE_ONLY, IO_MODE_NATIVE, "cannot take native"},
-	{"io_uring is left alone", {.io = IO_MODE_IO_URING, .io_next_boot = IO_MODE_IO_URING,
-	  .cache = "none", .image = IMAGE_SPARSE, .last_change_s = -1, .last_stall_s = -1},
-	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_KEEP, IO_MODE_IO_URING, "io-wq"},
+	/* the target mode: threads (default), io_uring, auto */
+	{"target threads: threads though io_uring runs here", {NATIVE_GROWING_IOU},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_SWITCH, IO_MODE_THREADS,
+	 "growing image on io='native' stalled in 3 of the last 5 windows: io_submit blocked"},
+	{"target io_uring switches to io_uring", {NATIVE_GROWING_IOU},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_SWITCH, IO_MODE_IO_URING,
+	 "; to io_uring as configured (target io_uring): QEMU 7.2.22", .target = ADAPT_TARGET_IO_URING},
+	{"target io_uring where io_uring is unusable: advise only", {NATIVE_GROWING_IOU, NO_IOU},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_ADVISE_ONLY, IO_MODE_IO_URING,
+	 "would switch to io_uring, but io_uring is not usable here (kernel.io_uring_disabled = 2: "
+	 "no process may create rings); target threads or auto would switch to threads",
+	 .target = ADAPT_TARGET_IO_URING},
+	{"target io_uring, support not checked: switches, says so", {NATIVE_GROWING_IOU, IOU_UNCHECKED},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_SWITCH, IO_MODE_IO_URING,
+	 "though its support could not be checked here (not checked: libvirt runs on another host)",
+	 .target = ADAPT_TARGET_IO_URING},
+	{"target auto, growing image, io_uring runs: io_uring", {NATIVE_GROWING_IOU},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_SWITCH, IO_MODE_IO_URING,
+	 "target auto: io_uring, which runs here (QEMU 7.2.22 ≥ 5.0, libvirt 9.0.0 ≥ 6.3, "
+	 "kernel.io_uring_disabled = 0) and was measured ahead of threads on growing images",
+	 .target = ADAPT_TARGET_AUTO},
+	{"target auto, sparse image on xfs: io_uring", {NATIVE_GROWING_IOU, .image = IMAGE_SPARSE,
+	  .fs = "xfs"}, {&stalling, &stalling, &stalling}, 0, false, ADAPT_SWITCH, IO_MODE_IO_URING,
+	 "measured ahead of threads on sparse images", .target = ADAPT_TARGET_AUTO},
+	{"target auto, io_uring unusable: threads", {NATIVE_GROWING_IOU, NO_IOU},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_SWITCH, IO_MODE_THREADS,
+	 "target auto: threads, since io_uring is not usable here (kernel.io_uring_disabled = 2",
+	 .target = ADAPT_TARGET_AUTO},
+	{"target auto, io_uring not checked: threads", {NATIVE_GROWING_IOU, IOU_UNCHECKED},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_SWITCH, IO_MODE_THREADS,
+	 "target auto: threads, since io_uring could not be checked here", .target = ADAPT_TARGET_AUTO},
+	{"target auto on an unmeasured filesystem: threads", {NATIVE_GROWING_IOU, .fs = "btrfs"},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_SWITCH, IO_MODE_THREADS,
+	 "target auto: threads, since io_uring was not measured on btrfs", .target = ADAPT_TARGET_AUTO},
+	{"target auto, allocated image stalling: advise only", {NATIVE_GROWING_IOU,
+	  .image = IMAGE_ALLOCATED}, {&stalling, &stalling, &stalling}, 0, false, ADAPT_ADVISE_ONLY,
+	 IO_MODE_THREADS, "not block allocation", .target = ADAPT_TARGET_AUTO},
+	{"target auto, guarded: advise io_uring", {NATIVE_GROWING_IOU, .last_change_s = 3700},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_ADVISE_ONLY, IO_MODE_IO_URING,
+	 "would switch to io_uring, but changed 300s ago (cooldown 600s)", .target = ADAPT_TARGET_AUTO},
+	{"target auto, io_uring already for next boot", {NATIVE_GROWING_IOU,
+	  .io_next_boot = IO_MODE_IO_URING}, {&stalling, &stalling, &stalling}, 0, false, ADAPT_KEEP,
+	 IO_MODE_IO_URING, "already io='io_uring' in the persistent definition", .target = ADAPT_TARGET_AUTO},
+	{"target io_uring, threads already for next boot: no second change", {NATIVE_GROWING_IOU,
+	  .io_next_boot = IO_MODE_THREADS}, {&stalling, &stalling, &stalling}, 0, false, ADAPT_KEEP,
+	 IO_MODE_THREADS, "already io='threads' in the persistent definition", .target = ADAPT_TARGET_IO_URING},
+	/* io_uring is switched back like threads */
+	{"io_uring stalling: no switch to anything", {ON_IO_URING, .image = IMAGE_SPARSE},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_KEEP, IO_MODE_IO_URING,
+	 "on io_uring; switching back to native is disabled", .target = ADAPT_TARGET_AUTO},
+	{"io_uring back to native once allocated and quiet", {ON_IO_URING, .image = IMAGE_ALLOCATED},
+	 {&quiet}, 0, true, ADAPT_SWITCH, IO_MODE_NATIVE,
+	 "on io_uring; image now fully allocated and no stall for 4000s"},
+	{"io_uring: no switch back while still growing", {ON_IO_URING, .image = IMAGE_GROWING},
+	 {&quiet}, 0, true, ADAPT_KEEP, IO_MODE_IO_URING, "on io_uring; image is growing, not fully allocated"},
+	{"io_uring: no switch back after a recent stall", {ON_IO_URING, .image = IMAGE_ALLOCATED,
+	  .last_stall_s = 3000}, {&quiet}, 0, true, ADAPT_KEEP, IO_MODE_IO_URING, "quiet for 1000s"},
+	{"io_uring: cache guard on switch back", {ON_IO_URING, .image = IMAGE_ALLOCATED,
+	  .cache = "writeback"}, {&quiet}, 0, true, ADAPT_ADVISE_ONLY, IO_MODE_NATIVE, "cannot take native"},
+	{"io_uring: cooldown on switch back", {ON_IO_URING, .image = IMAGE_ALLOCATED,
+	  .last_change_s = 3900}, {&quiet}, 0, true, ADAPT_ADVISE_ONLY, IO_MODE_NATIVE, "cooldown 600s"},
 	{"no io attribute is left alone", {.io = IO_MODE_UNSET, .io_next_boot = IO_MODE_UNSET,
 	  .cache = "none", .image = IMAGE_SPARSE, .last_change_s = -1, .last_stall_s = -1},
 	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_KEEP, IO_MODE_UNSET, "left alone"},
@@ -122,6 +193,7 @@ static void decision_row(void **state)
 
 	adapt_config_defaults(&c);
 	c.switch_back = r->switch_back;
+	c.target = r->target;
 	d.nwindows = 0;
 	for (; d.nwindows < 8 && r->w[d.nwindows]; d.nwindows++)
 		w[d.nwindows] = *r->w[d.nwindows];
@@ -166,14 +238,32 @@ static void config_check(void **state)
 	assert_non_null(adapt_config_check(&c));
 }
 
+static void target_names(void **state)
+{
+	enum adapt_target t = ADAPT_TARGET_AUTO;
+	struct adapt_config c;
+
+	adapt_config_defaults(&c);
+	assert_int_equal(c.target, ADAPT_TARGET_THREADS);
+	assert_true(adapt_target_parse("io_uring", &t) && t == ADAPT_TARGET_IO_URING);
+	assert_true(adapt_target_parse("auto", &t) && t == ADAPT_TARGET_AUTO);
+	assert_true(adapt_target_parse("threads", &t) && t == ADAPT_TARGET_THREADS);
+	assert_false(adapt_target_parse("native", &t));     /* not a cure */
+	assert_false(adapt_target_parse("io-uring", &t));
+	assert_false(adapt_target_parse(NULL, &t));
+	assert_int_equal(t, ADAPT_TARGET_THREADS);           /* left as it was */
+	assert_string_equal(adapt_target_name(ADAPT_TARGET_AUTO), "auto");
+}
+
 int main(void)
 {
-	struct CMUnitTest tests[sizeof(rows) / sizeof(rows[0]) + 2];
+	struct CMUnitTest tests[sizeof(rows) / sizeof(rows[0]) + 3];
 	size_t n = 0;
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		tests[n++] = (struct CMUnitTest){rows[i].name, decision_row, NULL, NULL, (void *)&rows[i]};
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(window_thresholds);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(config_check);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(target_names);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

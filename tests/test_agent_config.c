@@ -19,6 +19,7 @@ static void defaults_are_dry_run_on_loopback(void **state)
 	assert_false(c.adapt.switch_back);
 	assert_string_equal(c.listen, "127.0.0.1:9477");
 	assert_int_equal(c.threshold_us, 1000);
+	assert_int_equal(c.adapt.target, ADAPT_TARGET_THREADS);
 	assert_null(adapt_config_check(&c.adapt));
 }
 
@@ -36,6 +37,7 @@ static void parses_every_kind_of_line(void **state)
 		"bad-windows = 2\n"
 		"history-windows = 4\n"
 		"switch-back = yes\n"
+		"target = auto\n"
 		"include = web-*\n"
 		"include = db-*\n"
 		"exclude = web-canary\n"
@@ -47,6 +49,7 @@ static void parses_every_kind_of_line(void **state)
 	assert_int_equal(c.adapt.bad_windows, 2);
 	assert_int_equal(c.adapt.history_windows, 4);
 	assert_true(c.adapt.switch_back);
+	assert_int_equal(c.adapt.target, ADAPT_TARGET_AUTO);
 	assert_string_equal(c.audit_log, "/var/log/aioguard.jsonl");
 	assert_true(config_domain_in_scope(&c, "web-1"));
 	assert_true(config_domain_in_scope(&c, "db-7"));
@@ -65,6 +68,9 @@ static void errors_name_the_line_and_change_nothing(void **state)
 		{"just words\n", "line 1: expected 'key = value'"},
 		{" = 3\n", "line 1: expected 'key = value'"},
 		{"mode = yolo\n", "line 1: mode: bad value 'yolo'"},
+		{"target = native\n", "line 1: target: 'native' is not threads, io_uring or auto"},
+		{"target = io-uring\n", "line 1: target: 'io-uring' is not threads, io_uring or auto"},
+		{"target =\n", "line 1: target: '' is not threads, io_uring or auto"},
 		{"bad-windows = 9\n", "history-windows must be between bad-windows and 64"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -112,6 +118,7 @@ static void every_key_is_settable(void **state)
 {
 	static const struct { const char *key, *value; } values[] = {
 		{"mode", "enforce"}, {"apply", "save-restore"}, {"switch-back", "yes"},
+		{"target", "io_uring"},
 		{"connect", "test:///default"}, {"state-dir", "/tmp/x"}, {"audit-log", "-"},
 		{"listen", "127.0.0.1:1"}, {"include", "a*"}, {"exclude", "b*"}, {"threshold-us", "700"},
 	};

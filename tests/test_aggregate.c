@@ -188,8 +188,51 @@ static void snapshot_grows_finds_and_clears(void **state)
 	agg_snapshot_free(&s);
 }
 
+/* What a stall is (agg_blocks_guest): one row per (syscall, mode); each row
+ * a test of its own. */
+struct blocks_row {
+	const char *name;
+	uint32_t syscall;
+	enum io_mode io;
+	bool io_known, blocks;
+};
+
+static const struct blocks_row blocks_rows[] = {
+	{"native: io_submit is the stall", OBS_SC_IO_SUBMIT, IO_MODE_NATIVE, true, true},
+	{"native: a pool worker's fdatasync is a pool wait", OBS_SC_FDATASYNC, IO_MODE_NATIVE, true, false},
+	{"native: fallocate (qcow2 cluster zeroing) is a pool wait", OBS_SC_FALLOCATE, IO_MODE_NATIVE, true, false},
+	{"native: a write handed to the pool is a pool wait", OBS_SC_PWRITEV, IO_MODE_NATIVE, true, false},
+	{"io_uring: io_uring_enter is the stall", OBS_SC_IO_URING_ENTER, IO_MODE_IO_URING, true, true},
+	{"io_uring: fdatasync is a pool wait", OBS_SC_FDATASYNC, IO_MODE_IO_URING, true, false},
+	{"io_uring: pread64 in the pool is a pool wait", OBS_SC_PREAD64, IO_MODE_IO_URING, true, false},
+	{"threads: the pool's pwrite64 is the stall", OBS_SC_PWRITE64, IO_MODE_THREADS, true, true},
+	{"threads: the pool's pwritev is the stall", OBS_SC_PWRITEV, IO_MODE_THREADS, true, true},
+	{"threads: preadv2 is the stall", OBS_SC_PREADV2, IO_MODE_THREADS, true, true},
+	{"threads: fdatasync is a pool wait", OBS_SC_FDATASYNC, IO_MODE_THREADS, true, false},
+	{"threads: fallocate is a pool wait", OBS_SC_FALLOCATE, IO_MODE_THREADS, true, false},
+	{"no io attribute (QEMU's default threads): pwritev2 is the stall", OBS_SC_PWRITEV2, IO_MODE_UNSET, true, true},
+	{"no io attribute: fdatasync is a pool wait", OBS_SC_FDATASYNC, IO_MODE_UNSET, true, false},
+	{"threads: an io_submit left from before a switch still blocked its thread", OBS_SC_IO_SUBMIT, IO_MODE_THREADS, true, true},
+	{"mode unknown: io_submit is the stall", OBS_SC_IO_SUBMIT, IO_MODE_UNSET, false, true},
+	{"mode unknown: io_uring_enter is the stall", OBS_SC_IO_URING_ENTER, IO_MODE_UNSET, false, true},
+	{"mode unknown: pwrite64 is taken as pool work", OBS_SC_PWRITE64, IO_MODE_UNSET, false, false},
+	{"mode unknown: fdatasync is a pool wait", OBS_SC_FDATASYNC, IO_MODE_UNSET, false, false},
+	{"unknown syscall number: not a stall", OBS_SC_COUNT, IO_MODE_NATIVE, true, false},
+};
+
+static void blocks_row(void **state)
+{
+	const struct blocks_row *r = *state;
+
+	assert_int_equal(agg_blocks_guest(r->syscall, r->io, r->io_known), r->blocks);
+}
+
 int main(void)
 {
+	struct CMUnitTest rows[sizeof(blocks_rows) / sizeof(blocks_rows[0])];
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		rows[i] = (struct CMUnitTest){blocks_rows[i].name, blocks_row, NULL, NULL,
+					      (void *)&blocks_rows[i]};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(empty_histogram_is_zero),
 		cmocka_unit_test(interpolates_inside_a_slot),
@@ -205,5 +248,6 @@ int main(void)
 		cmocka_unit_test(intervals_worst_first_and_only_active),
 		cmocka_unit_test(snapshot_grows_finds_and_clears),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, NULL) |
+	       cmocka_run_group_tests_name("what a stall is", rows, NULL, NULL);
 }

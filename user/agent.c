@@ -21,7 +21,8 @@ static const char *const result_names[RESULT_COUNT] = {
 
 void agent_init(struct agent *a, const struct agent_config *cfg)
 {
-	*a = (struct agent){.cfg = *cfg, .window_start = mono_clock_s()};
+	*a = (struct agent){.cfg = *cfg, .window_start = mono_clock_s(),
+			    .window_start_wall = wall_clock_s()};
 }
 
 static void disk_forget(struct agent_disk *d)
@@ -161,41 +162,43 @@ static struct agent_disk *find_devino(struct agent *a, uint64_t dev, uint64_t in
 
 /* ---- observing ---------------------------------------------------------- */
 
-/* The syscalls in which the thread that submits for this mode waits: with
- * native the QEMU main loop or iothread waits in io_submit, with io_uring in
- * io_uring_enter; with threads only the pool's workers wait (pwritev,
- * fdatasync, …). A worker's fdatasync stall in native mode (qcow2 flushes go
- * through the pool) does not block the guest and is no evidence. */
-static bool counts_for_mode(enum io_mode io, uint32_t syscall)
+/* The mode as the metrics and the JSON lines name it. */
+static const char *io_label(enum io_mode io)
 {
-	switch (io) {
-	case IO_MODE_NATIVE:
-		return syscall == OBS_SC_IO_SUBMIT;
-	case IO_MODE_IO_URING:
-		return syscall == OBS_SC_IO_URING_ENTER;
-	case IO_MODE_THREADS:
-	case IO_MODE_UNSET:
-		break;
-	}
-	return syscall != OBS_SC_IO_SUBMIT && syscall != OBS_SC_IO_URING_ENTER;
+	return io_mode_name(io) ? io_mode_name(io) : "default";
 }
 
+/* A stall counts for its disk's window only when it blocked the thread
+ * that submits in the disk's mode (agg_blocks_guest: io_submit for native,
+ * io_uring_enter for io_uring, the pool's reads and writes for threads); a
+ * pool worker's fdatasync is a pool wait, kept apart as evidence. An event
+ * read from the ring buffer after the window closed, of a call that ended
+ * before, is the closed window's: the kernel counted it there already. */
 void agent_on_stall(struct agent *a, const struct observer_stall *s)
 {
 	struct agent_disk *d = find_devino(a, s->dev, s->ino);
 	struct event_names n = {0};
+	bool blocks = d ? agg_blocks_guest(s->syscall, d->disk->io, true)
+			: agg_blocks_guest(s->syscall, IO_MODE_UNSET, false);
+	bool open_window = s->ts >= a->window_start_wall;
 
 	a->stalls_seen++;
 	if (d)
-		n = (struct event_names){d->domain, d->target, d->source};
-	if (d && counts_for_mode(d->disk->io, s->syscall)) {
-		d->cur.stalls++;
-		d->cur.stalled_us += s->duration_ns / 1000;
-		d->cur_grew = true;
+		n = (struct event_names){d->domain, d->target, d->source, io_label(d->disk->io)};
+	if (d && blocks) {
 		d->last_stall_s = now_s();
+		if (open_window) {
+			d->cur.stalls++;
+			d->cur.stalled_us += s->duration_ns / 1000;
+			d->cur_grew = true;
+		} else if (d->nwin) {   /* its time, which only events carry */
+			d->win[d->nwin - 1].stalled_us += s->duration_ns / 1000;
+		}
+	} else if (d && open_window) {
+		d->cur.pool_waits++;
 	}
 	if (a->events)
-		event_emit(a->events, event_stall(s, &n));
+		event_emit(a->events, event_stall(s, &n, blocks));
 }
 
 /* ---- deciding and acting ------------------------------------------------ */
@@ -218,6 +221,7 @@ static json_object *window_json(const struct adapt_window *w)
 	json_add_u64(o, "stalled_us", w->stalled_us);
 	json_add_u64(o, "p99_us", w->p99_us);
 	json_add_u64(o, "alloc_us", w->alloc_us);
+	json_add_u64(o, "pool_waits", w->pool_waits);
 	json_add_u64(o, "length_ms", w->length_ms);
 	return o;
 }
@@ -242,6 +246,12 @@ static json_object *evidence_json(const struct agent *a, const struct agent_disk
 	json_add_u64(o, "history_windows", k);
 	json_add_str(o, "image", image_state_name(d->disk->image.state));
 	json_add_u64(o, "image_holes_bytes", d->disk->image.hole_bytes);
+	json_add_str(o, "target_mode", adapt_target_name(a->cfg.adapt.target));
+	json_object *iou = json_object_new_object();
+	json_object_object_add(iou, "usable", a->iou.known ?
+			       json_object_new_boolean(a->iou.usable) : NULL);
+	json_add_str(iou, "why", a->iou.why[0] ? a->iou.why : NULL);
+	json_object_object_add(o, "io_uring", iou);
 	json_object_object_add(o, "windows", arr);
 	return o;
 }
@@ -345,7 +355,9 @@ static void decide(struct agent *a, struct agent_disk *d, const struct adapt_win
 	const struct disk *x = d->disk;
 	struct adapt_disk in = {
 		.io = x->io, .io_next_boot = x->io_next_boot, .cache = x->cache,
-		.image = x->image.state, .target = x->target,
+		.image = x->image.state, .target = x->target, .fs = x->image.fs,
+		.io_uring_known = a->iou.known, .io_uring_usable = a->iou.usable,
+		.io_uring_why = a->iou.why,
 		.opted_out = x->opted_out, .opt_out_xml = x->opt_out_xml,
 		.last_change_s = d->last_change_s, .last_stall_s = d->last_stall_s,
 		.watched_since_s = d->watched_since_s, .windows = w, .nwindows = n,
@@ -447,17 +459,21 @@ static void push_window(struct agent_disk *d, const struct adapt_window *w)
 	d->win[d->nwin++] = *w;
 }
 
-/* Sum one disk's submission syscalls into its window; the kernel's stall count is
- * authoritative (ring buffer events can be lost), stalled time comes from
- * the events. */
+/* Sum into one disk's window the syscalls that block its guest in its mode
+ * (agg_blocks_guest); the kernel's stall count is authoritative (ring
+ * buffer events can be lost), stalled time comes from the events. The
+ * pool's calls over the threshold are counted apart, as evidence only. */
 static void fill_window(struct agent_disk *d, const struct agg_interval *rows, size_t n,
 			uint32_t length_ms, struct adapt_window *w)
 {
 	*w = (struct adapt_window){.stalled_us = d->cur.stalled_us, .length_ms = length_ms};
 	for (size_t i = 0; i < n; i++) {
-		if (rows[i].key.dev != d->dev || rows[i].key.ino != d->ino ||
-		    !counts_for_mode(d->disk->io, rows[i].key.syscall))
+		if (rows[i].key.dev != d->dev || rows[i].key.ino != d->ino)
 			continue;
+		if (!agg_blocks_guest(rows[i].key.syscall, d->disk->io, true)) {
+			w->pool_waits += rows[i].stalls;
+			continue;
+		}
 		w->submits += rows[i].submits;
 		w->stalls += rows[i].stalls;
 		w->alloc_us += (uint64_t)rows[i].alloc_us;
@@ -465,6 +481,8 @@ static void fill_window(struct agent_disk *d, const struct agg_interval *rows, s
 	}
 	if (d->cur.stalls > w->stalls)
 		w->stalls = d->cur.stalls;
+	if (d->cur.pool_waits > w->pool_waits)
+		w->pool_waits = d->cur.pool_waits;
 }
 
 void agent_close_window(struct agent *a)
@@ -472,6 +490,7 @@ void agent_close_window(struct agent *a)
 	struct agg_interval *rows;
 	double now = mono_clock_s();
 	uint32_t length_ms = (uint32_t)fmax(1, (now - a->window_start) * 1000);
+	double wall = wall_clock_s();
 
 	observer_read(a->obs, &a->now);
 	for (size_t i = 0; i < a->now.n; i++)   /* the maxima earlier reads took */
@@ -493,6 +512,7 @@ void agent_close_window(struct agent *a)
 	a->prev = a->now;
 	a->now = tmp;
 	a->window_start = now;
+	a->window_start_wall = wall;
 }
 
 /* ---- metrics ------------------------------------------------------------ */
@@ -514,8 +534,9 @@ static void write_disk_metrics(struct agent *a, FILE *f)
 			continue;
 		s[n++] = (struct prom_disk_series){
 			.domain = d->domain, .target = d->target, .source = d->source,
-			.io_mode = io_mode_name(d->disk->io) ? io_mode_name(d->disk->io) : "default",
+			.io_mode = io_label(d->disk->io),
 			.syscall = obs_syscall_name(e->key.syscall),
+			.guest_blocking = agg_blocks_guest(e->key.syscall, d->disk->io, true),
 			.buckets = e->c.slots, .le_seconds = le, .nbuckets = OBS_SLOTS - 1,
 			.count = e->c.count, .sum_ns = e->c.sum_ns, .stalls = e->c.stalls,
 			.alloc_ns = e->c.alloc_ns, .offcpu_ns = e->c.offcpu_ns, .bytes = e->c.bytes,
@@ -535,7 +556,7 @@ static void write_recommendations(struct agent *a, FILE *f)
 		disk_advise(x, &a->iou, &adv);
 		r[i] = (struct prom_recommendation){
 			a->disks[i].domain, a->disks[i].target, a->disks[i].source,
-			io_mode_name(x->io) ? io_mode_name(x->io) : "default",
+			io_label(x->io),
 			io_mode_name(adv.recommended) ? io_mode_name(adv.recommended) : "none",
 		};
 	}

@@ -51,6 +51,9 @@ struct agent {
 	struct agg_snapshot open_max;  /* the longest submissions those reads saw:
 	                                  each read ends an interval of maxima */
 	double window_start;           /* monotonic seconds */
+	double window_start_wall;      /* CLOCK_REALTIME of the read that opened the
+	                                  window: a stall event from before it was
+	                                  counted by the kernel in the closed one */
 	double *changes;               /* monotonic times of applied changes */
 	size_t nchanges;
 	struct audit_log *audit;

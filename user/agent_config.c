@@ -86,7 +86,7 @@ static const struct u32_knob u32_knobs[] = {
 const char *const config_keys[] = {
 	"interval", "threshold-us", "stalls-per-window", "stalled-ms-per-s", "bad-windows",
 	"history-windows", "cooldown", "max-changes-per-hour", "switch-back-quiet",
-	"mode", "apply", "switch-back", "connect", "state-dir", "audit-log", "listen",
+	"mode", "apply", "target", "switch-back", "connect", "state-dir", "audit-log", "listen",
 	"include", "exclude", NULL,
 };
 
@@ -118,6 +118,8 @@ static int set_other(struct agent_config *c, const char *key, const char *v)
 		return set_mode(c, v);
 	if (!strcmp(key, "apply"))
 		return set_apply(c, v);
+	if (!strcmp(key, "target"))
+		return adapt_target_parse(v, &c->adapt.target) ? 0 : -2;
 	if (!strcmp(key, "switch-back"))
 		return parse_bool(v, &c->adapt.switch_back);
 	if (!strcmp(key, "connect"))
@@ -152,6 +154,9 @@ int config_set(struct agent_config *c, const char *key, const char *value, char 
 		return 0;
 	if (r > 0)
 		snprintf(err, errlen, "unknown setting '%s'", key);
+	else if (r == -2)
+		snprintf(err, errlen, "%s: '%s' is not threads, io_uring or auto (the mode a "
+			 "stalling native disk is switched to)", key, value);
 	else
 		snprintf(err, errlen, "%s: bad value '%s'", key, value);
 	return -1;

@@ -6,6 +6,24 @@
 
 #include "util.h"
 
+bool agg_blocks_guest(uint32_t syscall, enum io_mode io, bool io_known)
+{
+	switch (syscall) {
+	case OBS_SC_IO_SUBMIT:
+	case OBS_SC_IO_URING_ENTER:
+		return true;
+	case OBS_SC_PWRITEV:
+	case OBS_SC_PREADV:
+	case OBS_SC_PWRITEV2:
+	case OBS_SC_PREADV2:
+	case OBS_SC_PWRITE64:
+	case OBS_SC_PREAD64:
+		return io_known && (io == IO_MODE_THREADS || io == IO_MODE_UNSET);
+	default:   /* fallocate, fdatasync */
+		return false;
+	}
+}
+
 bool agg_key_equal(const struct agg_key *a, const struct agg_key *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && a->syscall == b->syscall;

@@ -55,9 +55,13 @@ static void usage(FILE *out)
 		"\n"
 		"The agent: watches the QEMU of every running libvirt domain with eBPF,\n"
 		"keeps per-disk windows of stalls, and switches a sparse or growing disk\n"
-		"that keeps stalling on io='native' to io='threads' (and, if enabled,\n"
-		"back once its image is fully allocated). Every decision is one JSON line\n"
-		"in the audit log and a line in syslog. Dry-run by default.\n"
+		"that keeps stalling on io='native' to the --target mode (and, if enabled,\n"
+		"back once its image is fully allocated). A stall is a call of the\n"
+		"syscall that submits the guest's I/O in the disk's mode (io_submit for\n"
+		"native, io_uring_enter for io_uring, the pool's reads and writes for\n"
+		"threads) taking the threshold or longer; waits of QEMU's worker pool\n"
+		"(fdatasync, fallocate, …) are pool waits and never count. Every decision\n"
+		"is one JSON line in the audit log and a line in syslog. Dry-run by default.\n"
 		"\n"
 		"Options (each also a config file key without the dashes):\n"
 		"      --config FILE            settings file, e.g. " AIOGUARD_CONFIG_FILE ";\n"
@@ -71,13 +75,22 @@ static void usage(FILE *out)
 		"                               save-restore: also the running QEMU (pauses the guest)\n"
 		"      --interval S             window length (default %u)\n"
 		"      --threshold-us N         a submission this long is a stall (default %u)\n"
+		"      --target threads|io_uring|auto\n"
+		"                               where a stalling native disk goes (default %s):\n"
+		"                               threads; io_uring (advice only where io_uring is\n"
+		"                               found unusable here); auto: io_uring where QEMU,\n"
+		"                               libvirt and the kernel here run it and it was\n"
+		"                               measured ahead of threads for the image (growing\n"
+		"                               or sparse, on ext4 or xfs: docs/AIO-MODES.md),\n"
+		"                               else threads\n"
 		"      --stalls-per-window N    a window is bad with N stalls (default %u)…\n"
 		"      --stalled-ms-per-s N     …or N ms stalled per second (default %u)\n"
 		"      --bad-windows M          switch when M of the last…  (default %u)\n"
 		"      --history-windows K      …K windows are bad (default %u)\n"
 		"      --cooldown S             no second change of a disk within S (default %u)\n"
 		"      --max-changes-per-hour N all disks together (default %u)\n"
-		"      --switch-back yes|no     threads -> native once allocated (default no)\n"
+		"      --switch-back yes|no     threads or io_uring -> native once allocated\n"
+		"                               (default no)\n"
 		"      --switch-back-quiet S    …and no stall for S seconds (default %u)\n"
 		"      --include GLOB           only domains matching (repeatable)\n"
 		"      --exclude GLOB           never these domains (repeatable)\n"
@@ -92,9 +105,10 @@ static void usage(FILE *out)
 		"  virsh metadata DOM urn:aioguard:policy:1 --key aioguard --set '<policy mode=\"off\"/>'\n"
 		"or one disk: '<policy><disk target=\"vdb\" mode=\"off\"/></policy>'.\n"
 		"SIGTERM/SIGINT detach cleanly. Needs root (BPF).\n",
-		d.interval_s, d.threshold_us, d.adapt.stalls_per_window, d.adapt.stalled_ms_per_s,
-		d.adapt.bad_windows, d.adapt.history_windows, d.adapt.cooldown_s,
-		d.adapt.max_changes_per_hour, d.adapt.switch_back_quiet_s, d.state_dir, d.listen);
+		d.interval_s, d.threshold_us, adapt_target_name(d.adapt.target),
+		d.adapt.stalls_per_window, d.adapt.stalled_ms_per_s, d.adapt.bad_windows,
+		d.adapt.history_windows, d.adapt.cooldown_s, d.adapt.max_changes_per_hour,
+		d.adapt.switch_back_quiet_s, d.state_dir, d.listen);
 }
 
 enum { OPT_CONFIG = 1000, OPT_DRY_RUN, OPT_ENFORCE, OPT_EVENTS, OPT_KEY_BASE = 2000 };
@@ -287,6 +301,19 @@ static int start_metrics(struct run *r)
 	return 0;
 }
 
+/* A target io_uring this host cannot run is said at start and on reload:
+ * its decisions will be advice only. */
+static void warn_target(const struct agent *a)
+{
+	if (a->cfg.adapt.target == ADAPT_TARGET_IO_URING && a->iou.known && !a->iou.usable)
+		log_err("target io_uring: io_uring is not usable here (%s): stalling native disks "
+			"will be advised, not switched (target threads or auto would switch to threads)",
+			a->iou.why);
+	else if (a->cfg.adapt.target == ADAPT_TARGET_IO_URING && !a->iou.known)
+		log_info("target io_uring: io_uring support could not be checked here (%s)",
+			 a->iou.why);
+}
+
 static int start(struct run *r)
 {
 	struct observer_options oo = {.stall_threshold_ns = (uint64_t)r->a.cfg.threshold_us * 1000};
@@ -309,10 +336,11 @@ static int start(struct run *r)
 	observer_read(r->a.obs, &r->a.prev);
 	if (privs_drop_after_attach() < 0 || start_metrics(r) < 0)
 		return -1;
-	fprintf(stderr, "aioguard: running (%s, apply %s), %zu disks watched; attached: %s\n",
+	fprintf(stderr, "aioguard: running (%s, apply %s, target %s), %zu disks watched; attached: %s\n",
 		r->a.cfg.enforce ? "enforce" : "dry-run",
-		r->a.cfg.save_restore ? "save-restore" : "next-boot", r->a.ndisks,
-		observer_hooks(r->a.obs));
+		r->a.cfg.save_restore ? "save-restore" : "next-boot",
+		adapt_target_name(r->a.cfg.adapt.target), r->a.ndisks, observer_hooks(r->a.obs));
+	warn_target(&r->a);
 	return 0;
 }
 
@@ -352,7 +380,9 @@ static void reload(struct run *r)
 	c.threshold_us = r->a.cfg.threshold_us;
 	r->a.cfg = c;
 	r->a.inventory_dirty = true;
-	log_err("SIGHUP: settings reloaded (%s)", c.enforce ? "enforce" : "dry-run");
+	log_err("SIGHUP: settings reloaded (%s), target %s", c.enforce ? "enforce" : "dry-run",
+		adapt_target_name(c.adapt.target));
+	warn_target(&r->a);
 }
 
 /* Until SIGTERM/SIGINT (0), or until the stall events cannot be read (-1). */

@@ -35,6 +35,8 @@ struct watch_opts {
 	uint64_t threshold_us;
 	enum observer_syscall_hooks hooks;
 	bool json;
+	bool io_known;        /* --io: the mode of the processes' files */
+	enum io_mode io;
 };
 
 /* A file or block device some watched process had open (/proc/PID/fd). */
@@ -65,8 +67,10 @@ struct watch {
 	struct key_seen *seen;
 	size_t n_seen;
 	struct agg_snapshot prev, now;
-	struct observer_stall recent[RECENT_STALLS];
+	struct observer_stall recent[RECENT_STALLS];        /* stalls */
 	size_t n_recent;
+	struct observer_stall recent_pool[RECENT_STALLS];   /* pool waits */
+	size_t n_recent_pool;
 	bool tty;
 };
 
@@ -84,11 +88,19 @@ static void usage(FILE *out)
 		"\n"
 		"Times every I/O submission of QEMU processes with eBPF: io_submit\n"
 		"(io='native'), io_uring_enter (io='io_uring') and the worker-pool syscalls\n"
-		"of io='threads' (pwritev, preadv, pwrite64, pread64, their v2 forms,\n"
-		"fallocate, fdatasync). Per disk and syscall and per interval it reports\n"
-		"submissions, bytes, p50/p99/max latency, time spent allocating filesystem\n"
-		"blocks (ext4, xfs) and time switched off CPU, and every stall: a\n"
-		"submission that took at least the threshold (a blocked guest).\n"
+		"(pwritev, preadv, pwrite64, pread64, their v2 forms, fallocate,\n"
+		"fdatasync). Per disk and syscall and per interval it reports submissions,\n"
+		"bytes, p50/p99/max latency, time spent allocating filesystem blocks (ext4,\n"
+		"xfs) and time switched off CPU, and every call that took at least the\n"
+		"threshold, kept apart by who waited:\n"
+		"  stall      the thread that submits the guest's I/O in the disk's mode\n"
+		"             was blocked: io_submit (native), io_uring_enter (io_uring),\n"
+		"             the pool's reads and writes (threads, or no io: QEMU's default)\n"
+		"  pool wait  a worker of QEMU's pool waited: fdatasync and fallocate in\n"
+		"             every mode, reads and writes of a native or io_uring disk\n"
+		"A disk's mode comes from libvirt; with --pid/--comm from --io, and without\n"
+		"it reads and writes count as pool waits (only io='threads' makes them the\n"
+		"submission).\n"
 		"\n"
 		"Without --pid/--comm it watches the QEMU of every running libvirt domain\n"
 		"(the list is refreshed each interval) and names disks domain/target.\n"
@@ -101,10 +113,15 @@ static void usage(FILE *out)
 		"                        started later (first 15 characters, like ps)\n"
 		"  -i, --interval S      seconds per interval (default 1)\n"
 		"  -d, --duration S      stop after S seconds (default: until SIGINT/SIGTERM)\n"
-		"  -t, --threshold-us N  a submission this long is a stall (default 1000)\n"
+		"  -t, --threshold-us N  a call this long is a stall or a pool wait\n"
+		"                        (default 1000)\n"
+		"      --io MODE         with --pid/--comm: the processes run their files\n"
+		"                        on native, threads or io_uring (qemu-img's -i,\n"
+		"                        QEMU's aio=; QEMU's default is threads)\n"
 		"      --json            JSON lines: {\"type\":\"disk\"} per disk, syscall and\n"
 		"                        interval with submissions; {\"type\":\"stall\"} per\n"
-		"                        stall; {\"type\":\"summary\"} at the end\n"
+		"                        stall, {\"type\":\"pool_wait\"} per pool wait;\n"
+		"                        {\"type\":\"summary\"} at the end\n"
 		"      --hooks KIND      what times the syscalls: auto (default: the first\n"
 		"                        the kernel allows of fentry, syscalls, raw),\n"
 		"                        fentry (fentry/fexit), syscalls (per-syscall\n"
@@ -152,7 +169,7 @@ static int parse_hooks(const char *s, enum observer_syscall_hooks *out)
 	return 0;
 }
 
-enum { OPT_COMM = 256, OPT_JSON, OPT_HOOKS };
+enum { OPT_COMM = 256, OPT_JSON, OPT_HOOKS, OPT_IO };
 
 /* 0 to run, 1 when --help was shown, -1 on a usage error (said). */
 static int parse_args(int argc, char **argv, struct watch_opts *o)
@@ -166,6 +183,7 @@ static int parse_args(int argc, char **argv, struct watch_opts *o)
 		{"threshold-us", required_argument, NULL, 't'},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"hooks", required_argument, NULL, OPT_HOOKS},
+		{"io", required_argument, NULL, OPT_IO},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -200,6 +218,11 @@ static int parse_args(int argc, char **argv, struct watch_opts *o)
 			if (parse_hooks(optarg, &o->hooks))
 				return log_err("--hooks: auto, fentry, syscalls or raw, got '%s'", optarg), -1;
 			break;
+		case OPT_IO:
+			if (!io_mode_parse(optarg, &o->io) || o->io == IO_MODE_UNSET)
+				return log_err("--io: native, threads or io_uring, got '%s'", optarg), -1;
+			o->io_known = true;
+			break;
 		case 'v': log_verbose = true; break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return -1;
@@ -209,6 +232,8 @@ static int parse_args(int argc, char **argv, struct watch_opts *o)
 		return log_err("watch: unexpected argument '%s'", argv[optind]), -1;
 	if (o->comm && !*o->comm)
 		return log_err("--comm: empty name"), -1;
+	if (o->io_known && !o->n_pids && !o->comm)
+		return log_err("--io: only with --pid or --comm (libvirt says each disk's mode)"), -1;
 	return 0;
 }
 
@@ -297,15 +322,39 @@ static void scan_watched(struct watch *w, bool force)
 	free(pids);
 }
 
-/* domain, target, source of a disk; any may be NULL. */
+/* The libvirt disk behind (dev, ino), or NULL. */
+static const struct disk *libvirt_disk(struct watch *w, uint64_t dev, uint64_t ino)
+{
+	return w->conn ? disk_list_find_devino(&w->disks, dev, ino) : NULL;
+}
+
+static const char *io_label(enum io_mode io)
+{
+	return io_mode_name(io) ? io_mode_name(io) : "default";
+}
+
+/* domain, target, source and mode of a disk; any may be NULL. */
 static struct event_names disk_names(struct watch *w, uint64_t dev, uint64_t ino)
 {
-	const struct disk *d = w->conn ? disk_list_find_devino(&w->disks, dev, ino) : NULL;
+	const struct disk *d = libvirt_disk(w, dev, ino);
 	const struct disk_name *n = d ? NULL : name_find(w, dev, ino);
 
 	if (d)
-		return (struct event_names){d->domain, d->target, d->source};
-	return (struct event_names){NULL, NULL, n ? n->source : NULL};
+		return (struct event_names){d->domain, d->target, d->source, io_label(d->io)};
+	return (struct event_names){NULL, NULL, n ? n->source : NULL,
+				    w->opt.io_known ? io_label(w->opt.io) : NULL};
+}
+
+/* A stall or a pool wait (agg_blocks_guest): by the disk's mode in libvirt,
+ * else by --io; a file no libvirt disk owns (a backing file) has no known
+ * mode. */
+static bool blocks_guest(struct watch *w, uint64_t dev, uint64_t ino, uint32_t syscall)
+{
+	const struct disk *d = libvirt_disk(w, dev, ino);
+
+	if (d)
+		return agg_blocks_guest(syscall, d->io, true);
+	return agg_blocks_guest(syscall, w->opt.io, !w->conn && w->opt.io_known);
 }
 
 /* ---- which processes ----------------------------------------------------- */
@@ -386,35 +435,49 @@ static const char *row_name(struct watch *w, uint64_t dev, uint64_t ino, char *b
 	return buf;
 }
 
-static void print_table(struct watch *w, const struct agg_interval *rows, size_t n)
+static void print_recent(struct watch *w, const char *title, const struct observer_stall *v,
+			 size_t n)
 {
 	char name[64];
 
-	if (w->tty)
-		fputs("\033[H\033[2J", stdout);
-	printf("aioguard watch  every %.3gs  stall >= %lu us  lost events %lu\n",
-	       w->opt.interval_s, (unsigned long)w->opt.threshold_us,
-	       (unsigned long)observer_lost_events(w->obs));
-	printf("%-40s %-14s %8s %10s %9s %9s %9s %10s %10s %6s\n", "DISK", "SYSCALL", "SUBMITS",
-	       "MB", "P50us", "P99us", "MAXus", "ALLOCus", "OFFCPUus", "STALLS");
+	if (n)
+		printf("\n%s:\n", title);
 	for (size_t i = 0; i < n; i++) {
-		const struct agg_interval *r = &rows[i];
-		printf("%-40.40s %-14s %8lu %10.2f %9.1f %9.1f %9.1f %10.0f %10.0f %6lu\n",
-		       row_name(w, r->key.dev, r->key.ino, name, sizeof(name)),
-		       obs_syscall_name(r->key.syscall), (unsigned long)r->submits,
-		       (double)r->bytes / 1e6, r->p50_us, r->p99_us, r->max_us, r->alloc_us,
-		       r->offcpu_us, (unsigned long)r->stalls);
-	}
-	if (w->n_recent)
-		printf("\nrecent stalls:\n");
-	for (size_t i = 0; i < w->n_recent; i++) {
-		const struct observer_stall *s = &w->recent[i];
+		const struct observer_stall *s = &v[i];
 		printf("  %-16s tid %-7d %-14s %-40.40s %9.0f us (alloc %.0f, off-CPU %.0f)\n",
 		       s->thread, (int)s->tid, obs_syscall_name(s->syscall),
 		       row_name(w, s->dev, s->ino, name, sizeof(name)),
 		       (double)s->duration_ns / 1e3, (double)s->alloc_ns / 1e3,
 		       (double)s->offcpu_ns / 1e3);
 	}
+}
+
+static void print_table(struct watch *w, const struct agg_interval *rows, size_t n)
+{
+	char name[64];
+
+	if (w->tty)
+		fputs("\033[H\033[2J", stdout);
+	printf("aioguard watch  every %.3gs  stall or pool wait >= %lu us  lost events %lu\n",
+	       w->opt.interval_s, (unsigned long)w->opt.threshold_us,
+	       (unsigned long)observer_lost_events(w->obs));
+	printf("%-40s %-14s %8s %10s %9s %9s %9s %10s %10s %6s %6s\n", "DISK", "SYSCALL", "SUBMITS",
+	       "MB", "P50us", "P99us", "MAXus", "ALLOCus", "OFFCPUus", "STALLS", "POOLW");
+	for (size_t i = 0; i < n; i++) {
+		const struct agg_interval *r = &rows[i];
+		bool guest = blocks_guest(w, r->key.dev, r->key.ino, r->key.syscall);
+		char stalls[24], pool[24];
+		snprintf(stalls, sizeof(stalls), guest ? "%lu" : "-", (unsigned long)r->stalls);
+		snprintf(pool, sizeof(pool), guest ? "-" : "%lu", (unsigned long)r->stalls);
+		printf("%-40.40s %-14s %8lu %10.2f %9.1f %9.1f %9.1f %10.0f %10.0f %6s %6s\n",
+		       row_name(w, r->key.dev, r->key.ino, name, sizeof(name)),
+		       obs_syscall_name(r->key.syscall), (unsigned long)r->submits,
+		       (double)r->bytes / 1e6, r->p50_us, r->p99_us, r->max_us, r->alloc_us,
+		       r->offcpu_us, stalls, pool);
+	}
+	print_recent(w, "recent stalls (the submitting thread blocked)", w->recent, w->n_recent);
+	print_recent(w, "recent pool waits (a worker of QEMU's pool; not a stall)", w->recent_pool,
+		     w->n_recent_pool);
 	fflush(stdout);
 }
 
@@ -429,16 +492,20 @@ static void on_new_file(pid_t pid, uint64_t dev, uint64_t ino, void *ctx)
 static void on_stall(const struct observer_stall *s, void *ctx)
 {
 	struct watch *w = ctx;
+	bool guest;
 
 	on_new_file(s->pid, s->dev, s->ino, w);
+	guest = blocks_guest(w, s->dev, s->ino, s->syscall);
 	if (w->opt.json) {
 		struct event_names n = disk_names(w, s->dev, s->ino);
-		event_emit(stdout, event_stall(s, &n));
+		event_emit(stdout, event_stall(s, &n, guest));
 		return;
 	}
-	if (w->n_recent == RECENT_STALLS)
-		memmove(w->recent, w->recent + 1, sizeof(w->recent[0]) * --w->n_recent);
-	w->recent[w->n_recent++] = *s;
+	struct observer_stall *v = guest ? w->recent : w->recent_pool;
+	size_t *n = guest ? &w->n_recent : &w->n_recent_pool;
+	if (*n == RECENT_STALLS)
+		memmove(v, v + 1, sizeof(v[0]) * --*n);
+	v[(*n)++] = *s;
 }
 
 static struct key_seen *key_seen(struct watch *w, const struct agg_key *k, double now)
@@ -484,7 +551,9 @@ static void emit_interval(struct watch *w)
 	double ts = wall_clock_s();
 	for (size_t i = 0; w->opt.json && i < n; i++) {
 		struct event_names names = disk_names(w, rows[i].key.dev, rows[i].key.ino);
-		event_emit(stdout, event_disk(&rows[i], ts, &names));
+		event_emit(stdout, event_disk(&rows[i], ts, &names,
+					      blocks_guest(w, rows[i].key.dev, rows[i].key.ino,
+							   rows[i].key.syscall)));
 	}
 	if (!w->opt.json)
 		print_table(w, rows, n);
@@ -606,7 +675,8 @@ int cmd_watch(int argc, char **argv)
 	if (w.opt.json)
 		event_emit(stdout, event_summary(wall_clock_s(), observer_lost_events(w.obs)));
 	else
-		printf("lost stall events: %lu\n", (unsigned long)observer_lost_events(w.obs));
+		printf("lost events (stalls and pool waits): %lu\n",
+		       (unsigned long)observer_lost_events(w.obs));
 	cleanup(&w);
 	return 0;
 }

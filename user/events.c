@@ -23,13 +23,15 @@ static void add_names(json_object *o, const struct event_names *n)
 	json_add_str(o, "domain", n->domain);
 	json_add_str(o, "target", n->target);
 	json_add_str(o, "source", n->source);
+	json_add_str(o, "io_mode", n->io_mode);
 }
 
-json_object *event_stall(const struct observer_stall *s, const struct event_names *n)
+json_object *event_stall(const struct observer_stall *s, const struct event_names *n,
+			 bool guest_blocking)
 {
 	json_object *o = json_object_new_object();
 
-	json_add_str(o, "type", "stall");
+	json_add_str(o, "type", guest_blocking ? "stall" : "pool_wait");
 	json_add_double(o, "ts", s->ts);
 	json_add_u64(o, "pid", (uint64_t)s->pid);
 	json_add_u64(o, "tid", (uint64_t)s->tid);
@@ -46,7 +48,8 @@ json_object *event_stall(const struct observer_stall *s, const struct event_name
 	return o;
 }
 
-json_object *event_disk(const struct agg_interval *r, double ts, const struct event_names *n)
+json_object *event_disk(const struct agg_interval *r, double ts, const struct event_names *n,
+			bool guest_blocking)
 {
 	json_object *o = json_object_new_object();
 
@@ -64,7 +67,9 @@ json_object *event_disk(const struct agg_interval *r, double ts, const struct ev
 	json_add_double(o, "max_us", r->max_us);
 	json_add_double(o, "alloc_us", r->alloc_us);
 	json_add_double(o, "offcpu_us", r->offcpu_us);
-	json_add_u64(o, "stalls", r->stalls);
+	json_object_object_add(o, "guest_blocking", json_object_new_boolean(guest_blocking));
+	json_add_u64(o, "stalls", guest_blocking ? r->stalls : 0);
+	json_add_u64(o, "pool_waits", guest_blocking ? 0 : r->stalls);
 	return o;
 }
 

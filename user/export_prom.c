@@ -49,13 +49,14 @@ void prom_sample(FILE *f, const char *name, const char *const *labels, double va
 }
 
 #define DISK_LABELS(s) "domain", (s)->domain, "target", (s)->target, "source", (s)->source, \
-	"io_mode", (s)->io_mode, "syscall", (s)->syscall
+	"io_mode", (s)->io_mode, "syscall", (s)->syscall, \
+	"guest_blocking", (s)->guest_blocking ? "true" : "false"
 
 static void write_histogram(FILE *f, const struct prom_disk_series *s, size_t n)
 {
 	static const char name[] = "aioguard_submit_duration_seconds";
 	prom_family(f, name, "histogram",
-		    "Time QEMU threads spent inside one I/O submission syscall.");
+		    "Time QEMU threads spent inside one I/O syscall; guest_blocking=\"true\": the syscall that submits the guest's I/O in the disk's mode, \"false\": work of QEMU's worker pool.");
 	for (size_t i = 0; i < n; i++) {
 		const struct prom_disk_series *d = &s[i];
 		uint64_t cumulative = 0;
@@ -82,6 +83,7 @@ struct counter {
 	const char *name, *help;
 	size_t offset;
 	double scale;
+	int only;   /* 1: guest-blocking series only, 0: pool series only, -1: all */
 };
 
 static uint64_t field(const struct prom_disk_series *s, size_t offset)
@@ -94,21 +96,27 @@ static uint64_t field(const struct prom_disk_series *s, size_t offset)
 void prom_write_disk_series(FILE *f, const struct prom_disk_series *s, size_t n)
 {
 	static const struct counter counters[] = {
-		{"aioguard_stalls_total", "Submissions that took longer than the stall threshold.",
-		 offsetof(struct prom_disk_series, stalls), 1},
+		{"aioguard_stalls_total",
+		 "Stalls: calls of the syscall that submits the guest's I/O in the disk's mode (io_submit, io_uring_enter; with threads the pool's reads and writes) that took the stall threshold or longer.",
+		 offsetof(struct prom_disk_series, stalls), 1, 1},
+		{"aioguard_pool_waits_total",
+		 "Pool waits: calls made by QEMU's worker pool for work the guest does not wait to submit (fdatasync, fallocate, reads and writes of a native or io_uring disk) that took the stall threshold or longer. Never stalls.",
+		 offsetof(struct prom_disk_series, stalls), 1, 0},
 		{"aioguard_block_allocation_seconds_total",
-		 "Time spent inside filesystem block allocation during submissions.",
-		 offsetof(struct prom_disk_series, alloc_ns), 1e-9},
+		 "Time spent inside filesystem block allocation during the syscall.",
+		 offsetof(struct prom_disk_series, alloc_ns), 1e-9, -1},
 		{"aioguard_offcpu_seconds_total",
-		 "Time the submitting thread was off CPU inside the submission syscall.",
-		 offsetof(struct prom_disk_series, offcpu_ns), 1e-9},
+		 "Time the calling thread was off CPU inside the syscall.",
+		 offsetof(struct prom_disk_series, offcpu_ns), 1e-9, -1},
 		{"aioguard_submitted_bytes_total", "Bytes submitted.",
-		 offsetof(struct prom_disk_series, bytes), 1},
+		 offsetof(struct prom_disk_series, bytes), 1, -1},
 	};
 	write_histogram(f, s, n);
 	for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
 		prom_family(f, counters[c].name, "counter", counters[c].help);
 		for (size_t i = 0; i < n; i++) {
+			if (counters[c].only >= 0 && s[i].guest_blocking != (counters[c].only == 1))
+				continue;
 			const char *l[] = {DISK_LABELS(&s[i]), NULL};
 			prom_sample(f, counters[c].name, l,
 				    (double)field(&s[i], counters[c].offset) * counters[c].scale);

@@ -8,13 +8,18 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* One disk x syscall series; labels are never NULL ("" when unknown). */
+/* One disk x syscall series; labels are never NULL ("" when unknown).
+ * guest_blocking: the syscall blocks the thread that submits the guest's
+ * I/O in the disk's mode (agg_blocks_guest): its calls >= the threshold
+ * are aioguard_stalls_total, else aioguard_pool_waits_total. */
 struct prom_disk_series {
 	const char *domain, *target, *source, *io_mode, *syscall;
+	bool guest_blocking;
 	const uint64_t *buckets;     /* per log2 slot, not cumulative */
 	const double *le_seconds;    /* upper bound of each slot */
 	unsigned nbuckets;
-	uint64_t count, sum_ns, stalls, alloc_ns, offcpu_ns, bytes;
+	uint64_t count, sum_ns, stalls, alloc_ns, offcpu_ns, bytes;   /* stalls: calls
+	                                  >= the threshold, stall or pool wait */
 };
 
 /* One disk's current recommendation. io_mode is the disk's mode now (as on

@@ -2,7 +2,8 @@
 # aioguard run against a real libvirtd and a running QEMU domain: a sparse
 # qcow2 (vda) and a preallocated raw (vdb) on a loop-mounted ext4, both
 # io='native' cache='none'. Extending writes go into vda through QEMU's own
-# block layer; the agent must switch vda (and only vda) to threads.
+# block layer; the agent must switch vda (and only vda) to threads, and, on a
+# fresh domain with --target io_uring, to io_uring.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -25,15 +26,19 @@ with open(sys.argv[1], "ab", buffering=0) as out:
 	SYSLOG=$WORKDIR/syslog
 fi
 
+# check_audit_line RESULT MODE [TO]
 check_audit_line() {
-	python3 - "$WORKDIR/audit.jsonl" "$1" "$2" <<'PY'
+	python3 - "$WORKDIR/audit.jsonl" "$1" "$2" "${3:-threads}" <<'PY'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 d = [l for l in lines if l["result"] == sys.argv[2]][0]
 assert d["type"] == "decision" and d["target"] == "vda", d
-assert d["from"] == "native" and d["to"] == "threads", d
+assert d["from"] == "native" and d["to"] == sys.argv[4], d
 assert d["mode"] == sys.argv[3], d
 ev = d["evidence"]
+# stalls are io_submit's only; the pool's waits (fdatasync) are kept apart
+assert all("pool_waits" in w for w in ev["windows"]), ev
+assert ev["target_mode"] == ("io_uring" if sys.argv[4] == "io_uring" else "threads"), ev
 assert ev["bad_windows"] >= 2 and ev["image"] in ("growing", "sparse"), ev
 assert sum(w["stalls"] for w in ev["windows"]) >= 6, ev
 # every window, the open one too, says what it holds: its submissions and
@@ -102,5 +107,42 @@ say "the agent keeps running after the switch, and decides no more for vda"
 sleep 5
 kill -0 "$AGENT_PID" || fail "agent died after the switch"
 [ "$(grep -c "\"result\":\"applied\"" "$WORKDIR/audit.jsonl")" -eq 1 ] || { cut -c1-400 "$WORKDIR/audit.jsonl"; fail "more than one switch applied"; }
+stop_agent
+
+iou=$("$AIOGUARD" advise -c "$URI" --domain "$DOM" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["io_uring"]["usable"])')
+if [ "$iou" != True ]; then
+	say "--target io_uring: not checked, io_uring is not usable here ($("$AIOGUARD" advise -c "$URI" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["io_uring"]["why"])'))"
+	echo "PASS"
+	exit 0
+fi
+say "--target io_uring: a fresh domain's stalling vda goes to io_uring on the running QEMU"
+virsh -q -c "$URI" destroy "$DOM" >/dev/null
+virsh -q -c "$URI" undefine "$DOM" >/dev/null
+rm -f "$WORKDIR/audit.jsonl"
+new_domain
+run_agent --enforce --apply save-restore --target io_uring --cooldown 0
+grep -q "^aioguard: running (enforce, apply save-restore, target io_uring)" "$WORKDIR/agent.err" ||
+	fail "the agent does not say its target: $(grep running "$WORKDIR/agent.err")"
+start_writes
+wait_audit applied 90
+stop_writes
+check_audit_line applied enforce io_uring
+[ "$(disk_io "$URI" "$DOM" vda --inactive)" = io_uring ] || fail "persistent vda is not io_uring"
+[ "$(disk_io "$URI" "$DOM" vda)" = io_uring ] || fail "live vda is not io_uring"
+[ "$(disk_io "$URI" "$DOM" vdb --inactive)" = native ] || fail "vdb was touched"
+pid=$(cat "/run/libvirt/qemu/$DOM.pid")
+grep -q "\"filename\":\"$LOOP_MNT/sparse.qcow2\".*\"aio\":\"io_uring\"" <<<"$(tr '\0' ' ' <"/proc/$pid/cmdline")" ||
+	fail "QEMU does not run vda with aio=io_uring"
+echo "  QEMU: $(tr '\0' '\n' <"/proc/$pid/cmdline" | grep -o "\"filename\":\"$LOOP_MNT/sparse.qcow2\".*\"aio\":\"io_uring\"" | sed 's/"node-name[^}]*"aio"/… "aio"/')"
+python3 - "$WORKDIR/audit.jsonl" <<'PY'
+import json, sys
+d = [json.loads(l) for l in open(sys.argv[1]) if '"applied"' in l][0]
+assert "to io_uring as configured (target io_uring)" in d["reason"], d["reason"]
+assert d["evidence"]["io_uring"]["usable"] is True, d["evidence"]
+print("  reason:", d["reason"])
+PY
+sleep 3
+kill -0 "$AGENT_PID" || fail "agent died after the switch to io_uring"
+[ "$(grep -c "\"result\":\"applied\"" "$WORKDIR/audit.jsonl")" -eq 1 ] || fail "more than one switch applied"
 stop_agent
 echo "PASS"

@@ -4,6 +4,8 @@
 # domain/target. The domain has a sparse qcow2 (vda) and a preallocated raw
 # (vdb) on a loop ext4, both io='native'; writes go through QEMU's own block
 # layer (HMP qemu-io), so they are submitted with io_submit by QEMU itself.
+# A stall is io_submit's (the thread that submits on io='native'); the pool's
+# fdatasync and fallocate are pool waits, in lines of their own.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -81,5 +83,26 @@ for target, image in (("vda", "sparse.qcow2"), ("vdb", "full.raw")):
 print(f"  alloc_us: vda {total('vda', 'alloc_us'):.0f}, vdb {total('vdb', 'alloc_us'):.0f}")
 assert total("vda", "alloc_us") > 0
 assert total("vdb", "alloc_us") * 20 <= total("vda", "alloc_us")
+
+# A stall means one thing: on io='native' only io_submit blocks the guest.
+for r in rows:
+    assert r["io_mode"] == "native", r
+    assert r["guest_blocking"] == (r["syscall"] == "io_submit"), r
+    assert (r["pool_waits"] if r["guest_blocking"] else r["stalls"]) == 0, r
+mine = [l for l in lines if l["type"] in ("stall", "pool_wait") and l["domain"] == dom]
+stalls = [l for l in mine if l["type"] == "stall"]
+pool = [l for l in mine if l["type"] == "pool_wait"]
+assert stalls and all(l["syscall"] == "io_submit" and l["io_mode"] == "native" for l in stalls), \
+    {l["syscall"] for l in stalls}
+assert all(l["syscall"] not in ("io_submit", "io_uring_enter") for l in pool), {l["syscall"] for l in pool}
+by = {}
+for r in rows:
+    if not r["guest_blocking"]:
+        by[r["syscall"]] = by.get(r["syscall"], 0) + r["pool_waits"]
+print(f"  stalls (io_submit): {sum(r['stalls'] for r in rows)}; pool waits: "
+      + (", ".join(f"{k} {v}" for k, v in sorted(by.items())) or "none"))
+if pool:
+    print("  a pool wait line:", json.dumps(pool[0]))
+print("  a stall line:", json.dumps(stalls[0]))
 EOF
 echo "PASS: observer names libvirt disks"

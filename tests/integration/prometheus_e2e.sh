@@ -2,11 +2,11 @@
 # The dashboard feed end to end: a real Prometheus (own config, storage and
 # port in WORKDIR, loopback only) scrapes `aioguard run --listen` while
 # extending writes stall the sparse vda of a running QEMU domain. Checks what
-# Prometheus stored (stall counter, histogram, libvirt_up, build info, hooks,
-# recommendation), lints a real scrape with promtool, checks the alert rules
-# (and their unit tests) and the Grafana dashboard, the JSON-lines stream,
-# and that malformed, hostile or slow HTTP clients neither crash the agent
-# nor hold up scrapes or its windows.
+# Prometheus stored (stall counter, pool waits apart from stalls, histogram,
+# libvirt_up, build info, hooks, recommendation), lints a real scrape with
+# promtool, checks the alert rules (and their unit tests) and the Grafana
+# dashboard, the JSON-lines stream, and that malformed, hostile or slow HTTP
+# clients neither crash the agent nor hold up scrapes or its windows.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
@@ -32,7 +32,7 @@ for p in d["panels"]:
     assert p["datasource"]["uid"] == "${datasource}", p["title"]
     exprs += [t["expr"] for t in p["targets"]]
 metrics = set(re.findall(r"aioguard_[a-z_]+", " ".join(exprs)))
-known = {"aioguard_stalls_total", "aioguard_submit_duration_seconds_bucket",
+known = {"aioguard_stalls_total", "aioguard_pool_waits_total", "aioguard_submit_duration_seconds_bucket",
          "aioguard_block_allocation_seconds_total", "aioguard_offcpu_seconds_total",
          "aioguard_submitted_bytes_total", "aioguard_decisions_total",
          "aioguard_recommended_io_mode", "aioguard_libvirt_up", "aioguard_watched_disks",
@@ -40,6 +40,15 @@ known = {"aioguard_stalls_total", "aioguard_submit_duration_seconds_bucket",
 assert metrics <= known, metrics - known
 types = {p["type"] for p in d["panels"]}
 assert {"heatmap", "timeseries", "table"} <= types, types
+# a stall is one thing: latency panels read the submitting syscall only, and
+# pool waits have their own panel
+for p in d["panels"]:
+    for t in p.get("targets", []):
+        if "aioguard_submit_duration_seconds_bucket" in t["expr"]:
+            assert 'guest_blocking="true"' in t["expr"], (p["title"], t["expr"])
+assert any("aioguard_pool_waits_total" in t["expr"] for p in d["panels"] for t in p.get("targets", []))
+ids = [p["id"] for p in d["panels"]]
+assert len(ids) == len(set(ids)), ids
 print("dashboard: %d panels, metrics used: %s" % (len(d["panels"]), ", ".join(sorted(metrics))))
 PY
 
@@ -199,6 +208,28 @@ for s in r:
           % (dom, m["syscall"], s["value"][1]))
 assert not pq.query('aioguard_stalls_total{domain="%s",target="vdb",source!~".*prealloc.raw"}' % dom)
 
+# A stall is one thing: on io=native only io_submit is a stall; the pool's
+# fdatasync (qcow2 flushes while the image grows) is a pool wait, apart.
+stalls = pq.query('aioguard_stalls_total{domain="%s"}' % dom)
+assert stalls and all(s["metric"]["syscall"] == "io_submit" and s["metric"]["guest_blocking"] == "true"
+                      for s in stalls), [s["metric"] for s in stalls]
+pool = pq.query('aioguard_pool_waits_total{domain="%s",target="vda"}' % dom)
+assert all(s["metric"]["guest_blocking"] == "false" and
+           s["metric"]["syscall"] not in ("io_submit", "io_uring_enter") for s in pool), pool
+assert any(s["metric"]["syscall"] == "fdatasync" for s in pool), \
+    "no fdatasync series among the pool waits of the growing vda: %s" % [s["metric"] for s in pool]
+print("stalls (io_submit) on vda: %s; pool waits on vda: %s" % (
+    sum(float(s["value"][1]) for s in stalls if s["metric"]["target"] == "vda"),
+    ", ".join("%s %s" % (s["metric"]["syscall"], s["value"][1]) for s in pool)))
+# the README's example queries answer
+for q in ('sum by (instance, domain, target) (rate(aioguard_stalls_total{io_mode="native"}[5m]))',
+          'histogram_quantile(0.99, sum by (instance, domain, target, le) (rate('
+          'aioguard_submit_duration_seconds_bucket{guest_blocking="true"}[5m])))',
+          'sum by (instance, domain, target, syscall) (rate(aioguard_pool_waits_total[5m]))'):
+    r = [x for x in pq.query(q) if x["metric"].get("domain") == dom and x["metric"].get("target") == "vda"]
+    assert r, ("README query has no answer for vda", q)
+    print("README query %s… -> %s" % (q[:60], ", ".join(x["value"][1] for x in r)))
+
 # _count == +Inf bucket, buckets cumulative, for every series, at one instant
 at = time.time() - 1
 key = lambda m: tuple(sorted((k, v) for k, v in m.items() if k not in ("__name__", "le")))
@@ -215,8 +246,8 @@ for k, c in counts.items():
 assert any(dict(k).get("domain") == dom and dict(k)["target"] == "vda" and c > 0 for k, c in counts.items())
 print("histogram: %d series, _count == +Inf bucket and cumulative in each" % len(counts))
 p99 = pq.scalar('histogram_quantile(0.99, sum by (le) (rate(aioguard_submit_duration_seconds_bucket'
-                '{domain="%s",target="vda",syscall="io_submit"}[30s])))' % dom)
-print("PromQL histogram_quantile(0.99, …io_submit on vda…[30s]) -> %s s" % p99)
+                '{domain="%s",target="vda",guest_blocking="true"}[30s])))' % dom)
+print("PromQL histogram_quantile(0.99, …guest_blocking on vda…[30s]) -> %s s" % p99)
 
 assert pq.scalar("aioguard_libvirt_up") == 1, "aioguard_libvirt_up is not 1"
 info = pq.query("aioguard_build_info")
@@ -248,8 +279,8 @@ PY
 grep -q "aioguard_stalls_total{domain=\"$DOM\",target=\"vda\"" "$WORKDIR/scrape.txt" || fail "scrape has no vda stalls"
 lint=$(promtool check metrics <"$WORKDIR/scrape.txt" 2>&1) || fail "promtool check metrics: $lint"
 [ -z "$lint" ] || fail "promtool check metrics: $lint"
-grep -E "^aioguard_(stalls_total|submit_duration_seconds_(count|bucket)|recommended_io_mode)\{domain=\"$DOM\",target=\"vda\"" \
-	"$WORKDIR/scrape.txt" | grep -E 'io_submit|recommended' | grep -vE 'le="[0-9.e-]+"' | head -5
+grep -E "^aioguard_(stalls_total|pool_waits_total|submit_duration_seconds_(count|bucket)|recommended_io_mode)\{domain=\"$DOM\",target=\"vda\"" \
+	"$WORKDIR/scrape.txt" | grep -E 'io_submit|fdatasync|recommended' | grep -vE 'le="[0-9.e-]+"' | head -8
 grep -E "^aioguard_(libvirt_up|build_info|bpf_programs_attached)" "$WORKDIR/scrape.txt" | head -4
 
 say "the JSON-lines stream (--events)"
@@ -257,13 +288,28 @@ python3 - "$WORKDIR/events.jsonl" "$DOM" <<'PY' || fail "--events stream"
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 stalls = [l for l in lines if l["type"] == "stall" and l["domain"] == sys.argv[2] and l["target"] == "vda"]
+pool = [l for l in lines if l["type"] == "pool_wait" and l["domain"] == sys.argv[2] and l["target"] == "vda"]
 decisions = [l for l in lines if l["type"] == "decision"]
 assert stalls, "no stall event for vda"
-want = {"ts", "pid", "tid", "thread", "domain", "target", "source", "dev", "ino", "syscall",
+want = {"ts", "pid", "tid", "thread", "domain", "target", "source", "io_mode", "dev", "ino", "syscall",
         "duration_us", "alloc_us", "offcpu_us", "requests", "bytes"}
 assert want <= set(stalls[0]), set(stalls[0]) ^ want
+# on io=native a stall is io_submit, nothing else; the pool's waits are apart
+assert all(l["syscall"] == "io_submit" and l["io_mode"] == "native" for l in stalls), \
+    {l["syscall"] for l in stalls}
+assert all(l["syscall"] not in ("io_submit", "io_uring_enter") for l in pool), {l["syscall"] for l in pool}
 assert decisions and {"from", "to", "action", "result", "reason", "evidence"} <= set(decisions[0]), decisions[:1]
-print("events: %d stall lines for vda, %d decision lines" % (len(stalls), len(decisions)))
+ev = decisions[0]["evidence"]
+assert all("pool_waits" in w for w in ev["windows"]) and ev["target_mode"] == "threads", ev
+by = {}
+for l in pool:
+    by[l["syscall"]] = by.get(l["syscall"], 0) + 1
+print("events: %d stall lines for vda (io_submit), %d pool wait lines (%s), %d decision lines"
+      % (len(stalls), len(pool), ", ".join("%s %d" % kv for kv in sorted(by.items())) or "none",
+         len(decisions)))
+if pool:
+    print("  a pool wait:", json.dumps(pool[0]))
+print("  a stall:", json.dumps(stalls[0]))
 PY
 
 say "HTTP robustness against the running agent (loopback only, bounded)"
