@@ -23,11 +23,15 @@ new_domain() {
 
 # Extending 1 MiB writes into the sparse qcow2 until told to stop; the next
 # call goes on where this one stopped, so every write lands on new clusters.
+# Only while the domain runs (see qemu_io_if_running): the agent may save it.
 drive_writes() {
 	local off
 	off=$(cat "$WORKDIR/write-offset" 2>/dev/null || echo 0)
-	while [ ! -e "$WORKDIR/stop-writes" ] && [ "$off" -lt 2000 ]; do
-		qemu_io "$DOM" 0 "aio_write -P 7 ${off}M 1M" >/dev/null 2>&1 || true
+	while [ -d "$WORKDIR" ] && [ ! -e "$WORKDIR/stop-writes" ] && [ "$off" -lt 2000 ]; do
+		if ! qemu_io_if_running "$DOM" 0 "aio_write -P 7 ${off}M 1M" >/dev/null 2>&1; then
+			sleep 0.05
+			continue
+		fi
 		off=$((off + 1))
 		echo "$off" >"$WORKDIR/write-offset"
 	done

@@ -185,6 +185,17 @@ qemu_io() {
 		"qemu-io -d /machine/peripheral/virtio-disk$2/virtio-backend \"$3\""
 }
 
+# qemu_io_if_running DOMAIN DISKINDEX CMD: qemu_io, but only while the domain
+# runs. A save pauses the domain, then inactivates its block nodes; a qemu-io
+# write that reaches an inactive node trips QEMU 7.2's assertion
+# "!(bs->open_flags & BDRV_O_INACTIVE)" and kills the domain. A guest cannot
+# do that (its vCPUs are stopped); HMP qemu-io can, so loops that drive
+# writes while an agent may save the domain skip them once it is paused.
+qemu_io_if_running() {
+	[ "$(virsh -q -c "${URI:-qemu:///system}" domstate "$1" 2>/dev/null)" = running ] || return 1
+	qemu_io "$@"
+}
+
 # disk_io URI DOMAIN TARGET [--inactive] -> the io attribute in dumpxml
 disk_io() {
 	virsh -c "$1" dumpxml ${4:-} "$2" | python3 -c '

@@ -65,7 +65,7 @@ source "$(dirname "$0")/agent_lib.sh"
 drive_writes() {
 	local off=0
 	while [ ! -e "$WORKDIR/stop-writes" ]; do
-		qemu_io "$DOM" 0 "aio_write -P 7 ${off}k 64k" >/dev/null 2>&1 || true
+		qemu_io_if_running "$DOM" 0 "aio_write -P 7 ${off}k 64k" >/dev/null 2>&1 || true
 		off=$(((off + 256) % (2000 * 1024)))
 	done
 }
