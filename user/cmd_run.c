@@ -18,6 +18,7 @@
 #include "privs.h"
 #include "util.h"
 #include "virt.h"
+#include "webconfig.h"
 
 #define POLL_MS 200
 #define BACKOFF_MAX_S 30.0
@@ -41,6 +42,7 @@ struct run {
 	const char *config_path;
 	const char *events_path;
 	struct metrics_http *http;
+	struct web_config web;    /* read at start, served until the end */
 	bool libvirt_lost;        /* set by libvirt's close callback */
 	double next_connect, backoff;
 	int lifecycle_cb;
@@ -97,6 +99,8 @@ static void usage(FILE *out)
 		"      --state-dir DIR          backups and audit log (default %s)\n"
 		"      --audit-log FILE         default STATE_DIR/audit.jsonl; '-' = stdout\n"
 		"      --listen ADDR:PORT       Prometheus /metrics (default %s); 'off' = none\n"
+		"      --web-config FILE        TLS and basic auth for /metrics, in the format of\n"
+		"                               Prometheus' exporter-toolkit (web-config.yml)\n"
 		"      --events FILE            also write stall and decision JSON lines here ('-' = stdout)\n"
 		"  -v, --verbose                say more\n"
 		"  -h, --help                   this text\n"
@@ -293,11 +297,23 @@ static int start_metrics(struct run *r)
 
 	if (!listen[0] || !strcmp(listen, "off"))
 		return 0;
-	r->http = metrics_http_start(listen, err, sizeof(err));
+	r->http = metrics_http_start(listen, &r->web, err, sizeof(err));
 	if (!r->http)
 		return log_err("%s", err), -1;
-	fprintf(stderr, "aioguard: metrics on http://%.*s:%u/metrics\n",
-		(int)(strrchr(listen, ':') - listen), listen, metrics_http_port(r->http));
+	fprintf(stderr, "aioguard: metrics on %s://%.*s:%u/metrics%s\n",
+		r->web.cert_pem ? "https" : "http", (int)(strrchr(listen, ':') - listen), listen,
+		metrics_http_port(r->http), r->web.nusers ? " (basic auth)" : "");
+	return 0;
+}
+
+/* Before anything is attached: a bad web config stops the start. */
+static int load_web_config(struct run *r)
+{
+	char err[600];
+	if (!r->a.cfg.web_config[0])
+		return 0;
+	if (web_config_load(&r->web, r->a.cfg.web_config, err, sizeof(err)) < 0)
+		return log_err("web-config %s", err), -1;
 	return 0;
 }
 
@@ -318,7 +334,7 @@ static int start(struct run *r)
 {
 	struct observer_options oo = {.stall_threshold_ns = (uint64_t)r->a.cfg.threshold_us * 1000};
 
-	if (open_outputs(r) < 0)
+	if (load_web_config(r) < 0 || open_outputs(r) < 0)
 		return -1;
 	if (observer_open(&oo, &r->a.obs) < 0)
 		return -1;
@@ -372,9 +388,12 @@ static void reload(struct run *r)
 		return;
 	}
 	if (c.threshold_us != r->a.cfg.threshold_us || strcmp(c.listen, r->a.cfg.listen) ||
+	    strcmp(c.web_config, r->a.cfg.web_config) ||
 	    strcmp(c.state_dir, r->a.cfg.state_dir) || strcmp(c.audit_log, r->a.cfg.audit_log))
-		log_err("SIGHUP: threshold, listen, state-dir and audit-log take effect at restart");
+		log_err("SIGHUP: threshold, listen, web-config, state-dir and audit-log take "
+			"effect at restart");
 	memcpy(c.listen, r->a.cfg.listen, sizeof(c.listen));
+	memcpy(c.web_config, r->a.cfg.web_config, sizeof(c.web_config));
 	memcpy(c.state_dir, r->a.cfg.state_dir, sizeof(c.state_dir));
 	memcpy(c.audit_log, r->a.cfg.audit_log, sizeof(c.audit_log));
 	c.threshold_us = r->a.cfg.threshold_us;
@@ -419,6 +438,7 @@ static int loop(struct run *r)
 static void cleanup(struct run *r)
 {
 	metrics_http_stop(r->http);
+	web_config_free(&r->web);
 	libvirt_disconnect(r);
 	if (noop_timer_id >= 0)
 		virEventRemoveTimeout(noop_timer_id);

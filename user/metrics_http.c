@@ -9,9 +9,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include "util.h"
+#include "webconfig.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
@@ -29,6 +31,7 @@ struct metrics_http {
 	pthread_mutex_t lock;
 	struct snapshot *snap;    /* the latest; NULL before the first publish */
 	unsigned conns;           /* open connections (libmicrohttpd's thread) */
+	struct web_config *web;   /* TLS and users; NULL: plain, open */
 };
 
 /* Connections in all and per client address. */
@@ -107,6 +110,54 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 	return ret;
 }
 
+/* client_auth_type, checked against client_ca_file by gnutls: the
+ * handshake asked for a certificate (libmicrohttpd requests one when given
+ * a trust list) but lets a client without one through, so it is judged here. */
+static bool client_cert_ok(const struct metrics_http *m, struct MHD_Connection *c)
+{
+	if (!m->web || m->web->client_auth == WEB_CLIENT_NONE)
+		return true;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session)
+		return false;
+	unsigned status = 0;
+	int r = gnutls_certificate_verify_peers2((gnutls_session_t)ci->tls_session, &status);
+	if (r == GNUTLS_E_NO_CERTIFICATE_FOUND)
+		return m->web->client_auth == WEB_CLIENT_VERIFY_IF_GIVEN;
+	return r == GNUTLS_E_SUCCESS && status == 0;
+}
+
+/* Called from libmicrohttpd's one thread only: web_config_password_ok's
+ * memory of accepted passwords needs no lock. */
+static bool password_ok(struct metrics_http *m, struct MHD_Connection *c)
+{
+	if (!m->web || !m->web->nusers)
+		return true;
+	char *password = NULL;
+	char *user = MHD_basic_auth_get_username_password(c, &password);
+	bool ok = user && password && web_config_password_ok(m->web, user, password);
+	if (password)
+		explicit_bzero(password, strlen(password));
+	MHD_free(user);
+	MHD_free(password);
+	return ok;
+}
+
+/* 401 with the challenge, so that a browser or curl asks for a password. */
+static enum MHD_Result ask_password(struct MHD_Connection *c)
+{
+	static const char body[] = "Unauthorized\n";
+	struct MHD_Response *r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body,
+								 MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "text/plain");
+	enum MHD_Result ret = MHD_queue_basic_auth_fail_response(c, "aioguard", r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *url,
 			     const char *method, const char *version, const char *upload,
 			     size_t *upload_size, void **con_cls)
@@ -114,7 +165,12 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 	struct metrics_http *m = cls;
 	static const char not_found[] = "aioguard serves /metrics only\n";
 	static const char bad_method[] = "only GET and HEAD\n";
+	static const char no_cert[] = "a client certificate signed by client_ca_file is needed\n";
 
+	if (!client_cert_ok(m, c))
+		return reply(c, MHD_HTTP_FORBIDDEN, no_cert, sizeof(no_cert) - 1, "text/plain");
+	if (!password_ok(m, c))
+		return ask_password(c);
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, bad_method, sizeof(bad_method) - 1,
 			     "text/plain");
@@ -142,7 +198,28 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 	return ret;
 }
 
-struct metrics_http *metrics_http_start(const char *listen, char *err, size_t errlen)
+/* libmicrohttpd's TLS options for a web config; the end marker alone
+ * without TLS. The strings stay the web config's. */
+static void tls_options(const struct web_config *web, struct MHD_OptionItem *o, unsigned *flags)
+{
+	size_t n = 0;
+	if (web && web->cert_pem) {
+		*flags |= MHD_USE_TLS;
+		o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, web->cert_pem};
+		o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, web->key_pem};
+		/* exporter-toolkit's default: TLS 1.2 at least */
+		o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+			web->tls13_only ? "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+					: "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
+		if (web->client_ca_pem)
+			o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
+							 web->client_ca_pem};
+	}
+	o[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+}
+
+struct metrics_http *metrics_http_start(const char *listen, struct web_config *web,
+					char *err, size_t errlen)
 {
 	struct sockaddr_storage addr;
 	if (metrics_parse_listen(listen, &addr) < 0) {
@@ -151,9 +228,12 @@ struct metrics_http *metrics_http_start(const char *listen, char *err, size_t er
 	}
 	struct metrics_http *m = xcalloc(1, sizeof(*m));
 	pthread_mutex_init(&m->lock, NULL);
+	m->web = web;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	struct MHD_OptionItem tls[5];
+	tls_options(web, tls, &flags);
 	/* Small limits: /metrics needs no big headers, long connections or many
 	 * clients. Beyond them libmicrohttpd answers 4xx or drops the client. */
 	m->daemon = MHD_start_daemon(flags, 0, accept_policy, m, serve, m,
@@ -163,6 +243,7 @@ struct metrics_http *metrics_http_start(const char *listen, char *err, size_t er
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)(MAX_CONNECTIONS + 1),
 				     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS_PER_ADDR,
 				     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+				     MHD_OPTION_ARRAY, tls,
 				     MHD_OPTION_END);
 	if (!m->daemon) {
 		snprintf(err, errlen, "cannot listen on %s: %s", listen, strerror(errno ? errno : EADDRINUSE));

@@ -9,8 +9,13 @@
 
 struct metrics_http;
 
-/* listen: "ADDR:PORT" or "[V6ADDR]:PORT". NULL with err set on failure. */
-struct metrics_http *metrics_http_start(const char *listen, char *err, size_t errlen);
+/* listen: "ADDR:PORT" or "[V6ADDR]:PORT"; web: TLS and basic auth
+ * (webconfig.h), kept by the caller until metrics_http_stop and used by
+ * the server's thread alone meanwhile, or NULL for
+ * plain HTTP without authentication. NULL with err set on failure. */
+struct web_config;
+struct metrics_http *metrics_http_start(const char *listen, struct web_config *web,
+					char *err, size_t errlen);
 /* The port bound (useful with port 0: any free port). */
 unsigned metrics_http_port(const struct metrics_http *m);
 /* Replace the served text (copied). */
