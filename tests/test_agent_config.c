@@ -17,6 +17,8 @@ static void defaults_are_dry_run_on_loopback(void **state)
 	assert_false(c.enforce);
 	assert_false(c.save_restore);
 	assert_false(c.adapt.switch_back);
+	assert_false(c.metrics_detail);
+	assert_string_equal(c.web_config, "");
 	assert_string_equal(c.listen, "127.0.0.1:9477");
 	assert_int_equal(c.threshold_us, 1000);
 	assert_int_equal(c.adapt.target, ADAPT_TARGET_THREADS);
@@ -121,6 +123,7 @@ static void every_key_is_settable(void **state)
 		{"target", "io_uring"},
 		{"connect", "test:///default"}, {"state-dir", "/tmp/x"}, {"audit-log", "-"},
 		{"listen", "127.0.0.1:1"}, {"include", "a*"}, {"exclude", "b*"}, {"threshold-us", "700"},
+		{"metrics-detail", "yes"}, {"web-config", "/etc/aioguard/web-config.yml"},
 	};
 	struct agent_config c;
 	char err[256];
@@ -134,6 +137,9 @@ static void every_key_is_settable(void **state)
 			fail_msg("%s = %s: %s", config_keys[i], v, err);
 	}
 	assert_int_equal(config_set(&c, "no-such-key", "1", err, sizeof(err)), -1);
+	assert_true(c.metrics_detail);
+	assert_string_equal(c.web_config, "/etc/aioguard/web-config.yml");
+	assert_int_equal(config_set(&c, "metrics-detail", "some", err, sizeof(err)), -1);
 }
 
 int main(void)

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -54,7 +55,7 @@ static const double le[4] = {1e-6, 2e-6, 4e-6, 8e-6};
 
 static void write_one(FILE *f, const void *arg)
 {
-	prom_write_disk_series(f, arg, 1);
+	prom_write_disk_series(f, arg, 1, true);
 }
 
 static void histogram_is_cumulative_and_consistent(void **state)
@@ -87,7 +88,7 @@ static void histogram_is_cumulative_and_consistent(void **state)
 
 static void write_three(FILE *f, const void *arg)
 {
-	prom_write_disk_series(f, arg, 3);
+	prom_write_disk_series(f, arg, 3, true);
 }
 
 /* A stall is one thing: aioguard_stalls_total carries only the syscall that
@@ -130,7 +131,7 @@ static void pool_waits_are_not_stalls(void **state)
 
 static void write_two(FILE *f, const void *arg)
 {
-	prom_write_disk_series(f, arg, 2);
+	prom_write_disk_series(f, arg, 2, true);
 }
 
 static void families_are_grouped(void **state)
@@ -154,7 +155,7 @@ static void families_are_grouped(void **state)
 
 static void write_inconsistent(FILE *f, const void *arg)
 {
-	prom_write_disk_series(f, arg, 1);
+	prom_write_disk_series(f, arg, 1, true);
 }
 
 /* A read racing the kernel can see buckets summing above the total: +Inf and
@@ -185,6 +186,134 @@ static void one_series_per_hook(void **state)
 	free(out);
 }
 
+/* The agent's layout (agent.c): slot k holds [2^k, 2^(k+1)) µs, the last
+ * one open-ended (+Inf only). */
+#define SLOTS 31
+static double agent_le[SLOTS];
+
+static void agent_layout(void)
+{
+	for (int k = 0; k < SLOTS; k++)
+		agent_le[k] = ldexp(1e-6, k + 1);
+}
+
+static void write_compact_one(FILE *f, const void *arg)
+{
+	prom_write_disk_series(f, arg, 1, false);
+}
+
+/* Default buckets are log2 slot edges: each is exactly the sum of the
+ * slots below it, a call of 512-1023 µs in le=0.001024 and not below. */
+static void compact_buckets_fold_slots_exactly(void **state)
+{
+	uint64_t one_each[SLOTS];
+	for (int k = 0; k < SLOTS; k++)
+		one_each[k] = 1;
+	agent_layout();
+	struct prom_disk_series s = {
+		.domain = "d", .target = "vda", .source = "/g.qcow2", .io_mode = "native",
+		.syscall = "io_submit", .guest_blocking = true, .buckets = one_each,
+		.le_seconds = agent_le, .nbuckets = SLOTS, .count = 32, .sum_ns = 7,
+	};
+	char *out = render(write_compact_one, &s);
+	static const struct { const char *le; int below; } want[] = {
+		{"6.4e-05", 6}, {"0.000256", 8}, {"0.001024", 10}, {"0.002048", 11}, {"0.004096", 12},
+		{"0.008192", 13}, {"0.016384", 14}, {"0.065536", 16}, {"0.262144", 18},
+		{"2.097152", 21}, {"+Inf", 32},
+	};
+	char line[512];
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		snprintf(line, sizeof(line), "aioguard_submit_duration_seconds_bucket{domain=\"d\","
+			 "target=\"vda\",source=\"/g.qcow2\",io_mode=\"native\",syscall=\"io_submit\","
+			 "guest_blocking=\"true\",le=\"%s\"} %d\n", want[i].le, want[i].below);
+		if (!strstr(out, line))
+			fail_msg("missing: %s in\n%s", line, out);
+	}
+	assert_int_equal(count(out, "aioguard_submit_duration_seconds_bucket{"), PROM_COMPACT_BUCKETS + 1);
+	for (unsigned i = 0; i < PROM_COMPACT_BUCKETS; i++) {
+		/* every bound is a slot edge */
+		int k = 0;
+		while (k < SLOTS && agent_le[k] != prom_compact_le_seconds(i))
+			k++;
+		assert_true(k < SLOTS);
+	}
+	free(out);
+}
+
+static void write_compact_fleet(FILE *f, const void *arg)
+{
+	prom_write_disk_series(f, arg, 9, false);
+}
+
+static void write_detail_fleet(FILE *f, const void *arg)
+{
+	prom_write_disk_series(f, arg, 9, true);
+}
+
+/* Series lines (not # lines) holding needle. */
+static size_t series_of(const char *out, const char *needle)
+{
+	size_t n = 0;
+	for (const char *l = out; *l;) {
+		const char *e = strchr(l, '\n');
+		size_t len = e ? (size_t)(e - l) : strlen(l);
+		char *line = strndup(l, len);
+		if (line[0] != '#' && strstr(line, needle))
+			n++;
+		free(line);
+		l += len + (e ? 1 : 0);
+	}
+	return n;
+}
+
+#define DISK(dom, io, sc, gb, st) {.domain = dom, .target = "vda", .source = "/" dom, \
+	.io_mode = io, .syscall = sc, .guest_blocking = gb, .buckets = slots, .le_seconds = le, \
+	.nbuckets = 4, .count = 10, .stalls = st, .alloc_ns = 1000, .offcpu_ns = 2000, .bytes = 4096}
+
+/* What a fleet pays: a growing native disk (io_submit, and the pool's
+ * fdatasync, fallocate and a pwritev) and a busy threads disk (all four
+ * reads and writes submit, fdatasync in the pool). Counted on the output,
+ * as Prometheus would: <= 19 series each, 20 with its recommendation. */
+static void compact_series_per_disk(void **state)
+{
+	const struct prom_disk_series s[9] = {
+		DISK("n", "native", "io_submit", true, 3), DISK("n", "native", "fdatasync", false, 700),
+		DISK("n", "native", "fallocate", false, 1), DISK("n", "native", "pwritev", false, 2),
+		DISK("t", "threads", "pwritev", true, 1), DISK("t", "threads", "preadv", true, 2),
+		DISK("t", "threads", "pwrite64", true, 3), DISK("t", "threads", "pread64", true, 4),
+		DISK("t", "threads", "fdatasync", false, 5),
+	};
+	char *out = render(write_compact_fleet, s);
+	size_t native = series_of(out, "domain=\"n\""), threads = series_of(out, "domain=\"t\"");
+	print_message("default: native disk %zu series, threads disk %zu (+1 recommendation each)\n",
+		      native, threads);
+	/* histogram 10 + Inf + sum + count, stalls, allocation, bytes; 3 pool waits */
+	assert_int_equal(native, 13 + 3 + 3);
+	assert_int_equal(threads, 13 + 3 + 1);
+	/* the threads disk's reads and writes: one series, their sums */
+	assert_non_null(strstr(out, "aioguard_stalls_total{domain=\"t\",target=\"vda\",source=\"/t\","
+				    "io_mode=\"threads\",syscall=\"read/write\",guest_blocking=\"true\"} 10\n"));
+	assert_non_null(strstr(out, "aioguard_submit_duration_seconds_count{domain=\"t\",target=\"vda\","
+				    "source=\"/t\",io_mode=\"threads\",syscall=\"read/write\",guest_blocking=\"true\"} 40\n"));
+	/* the pool: waits only, by syscall; no histogram, no off-CPU */
+	assert_non_null(strstr(out, "aioguard_pool_waits_total{domain=\"n\",target=\"vda\",source=\"/n\","
+				    "io_mode=\"native\",syscall=\"fdatasync\",guest_blocking=\"false\"} 700\n"));
+	assert_non_null(strstr(out, "aioguard_pool_waits_total{domain=\"n\",target=\"vda\",source=\"/n\","
+				    "io_mode=\"native\",syscall=\"read/write\",guest_blocking=\"false\"} 2\n"));
+	assert_int_equal(series_of(out, "guest_blocking=\"false\",le="), 0);
+	assert_int_equal(count(out, "aioguard_offcpu_seconds_total"), 0);
+	assert_int_equal(count(out, "aioguard_stalls_total{"), 2);
+	free(out);
+
+	/* --metrics-detail: every series with every family, as before */
+	out = render(write_detail_fleet, s);
+	native = series_of(out, "domain=\"n\"");
+	print_message("--metrics-detail: native disk %zu series (4 syscalls, 4 buckets each here)\n", native);
+	assert_int_equal(native, 4 * (4 + 1 + 2 + 4));
+	assert_int_equal(count(out, "aioguard_offcpu_seconds_total{"), 9);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +323,8 @@ int main(void)
 		cmocka_unit_test(pool_waits_are_not_stalls),
 		cmocka_unit_test(inf_bucket_never_below_buckets),
 		cmocka_unit_test(one_series_per_hook),
+		cmocka_unit_test(compact_buckets_fold_slots_exactly),
+		cmocka_unit_test(compact_series_per_disk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

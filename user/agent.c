@@ -542,7 +542,7 @@ static void write_disk_metrics(struct agent *a, FILE *f)
 			.alloc_ns = e->c.alloc_ns, .offcpu_ns = e->c.offcpu_ns, .bytes = e->c.bytes,
 		};
 	}
-	prom_write_disk_series(f, s, n);
+	prom_write_disk_series(f, s, n, a->cfg.metrics_detail);
 	free(s);
 }
 

@@ -87,7 +87,7 @@ const char *const config_keys[] = {
 	"interval", "threshold-us", "stalls-per-window", "stalled-ms-per-s", "bad-windows",
 	"history-windows", "cooldown", "max-changes-per-hour", "switch-back-quiet",
 	"mode", "apply", "target", "switch-back", "connect", "state-dir", "audit-log", "listen",
-	"web-config", "include", "exclude", NULL,
+	"web-config", "metrics-detail", "include", "exclude", NULL,
 };
 
 static int set_mode(struct agent_config *c, const char *v)
@@ -130,6 +130,8 @@ static int set_other(struct agent_config *c, const char *key, const char *v)
 		return set_string(c->audit_log, sizeof(c->audit_log), v);
 	if (!strcmp(key, "listen"))
 		return set_string(c->listen, sizeof(c->listen), v);
+	if (!strcmp(key, "metrics-detail"))
+		return parse_bool(v, &c->metrics_detail);
 	if (!strcmp(key, "web-config"))
 		return set_string(c->web_config, sizeof(c->web_config), v);
 	if (!strcmp(key, "include"))

@@ -21,6 +21,7 @@ struct agent_config {
 	char state_dir[256];
 	char audit_log[256];           /* "" = <state_dir>/audit.jsonl; "-" = stdout */
 	char listen[64];               /* metrics address, "" = off */
+	bool metrics_detail;           /* every syscall's series and log2 buckets */
 	char web_config[256];          /* TLS and basic auth for it (webconfig.h); "" = none */
 	char include[CONFIG_MAX_GLOBS][128];   /* domain globs; none = all */
 	char exclude[CONFIG_MAX_GLOBS][128];

@@ -99,6 +99,8 @@ static void usage(FILE *out)
 		"      --state-dir DIR          backups and audit log (default %s)\n"
 		"      --audit-log FILE         default STATE_DIR/audit.jsonl; '-' = stdout\n"
 		"      --listen ADDR:PORT       Prometheus /metrics (default %s); 'off' = none\n"
+		"      --metrics-detail yes|no  every syscall's series with 31 log2 buckets (default\n"
+		"                               no: ~20 series per busy disk, see aioguard(8))\n"
 		"      --web-config FILE        TLS and basic auth for /metrics, in the format of\n"
 		"                               Prometheus' exporter-toolkit (web-config.yml)\n"
 		"      --events FILE            also write stall and decision JSON lines here ('-' = stdout)\n"

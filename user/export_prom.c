@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 void prom_family(FILE *f, const char *name, const char *type, const char *help)
@@ -52,7 +53,16 @@ void prom_sample(FILE *f, const char *name, const char *const *labels, double va
 	"io_mode", (s)->io_mode, "syscall", (s)->syscall, \
 	"guest_blocking", (s)->guest_blocking ? "true" : "false"
 
-static void write_histogram(FILE *f, const struct prom_disk_series *s, size_t n)
+/* Which series of a family are written: of the submitting syscall
+ * (guest_blocking), of the pool, both, or none. */
+enum which { NONE, GUEST_BLOCKING, POOL, BOTH };
+
+static bool written(enum which w, const struct prom_disk_series *s)
+{
+	return w == BOTH || (w == GUEST_BLOCKING && s->guest_blocking) || (w == POOL && !s->guest_blocking);
+}
+
+static void write_histogram(FILE *f, const struct prom_disk_series *s, size_t n, enum which w)
 {
 	static const char name[] = "aioguard_submit_duration_seconds";
 	prom_family(f, name, "histogram",
@@ -60,6 +70,8 @@ static void write_histogram(FILE *f, const struct prom_disk_series *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const struct prom_disk_series *d = &s[i];
 		uint64_t cumulative = 0;
+		if (!written(w, d))
+			continue;
 		char le[32];
 		for (unsigned b = 0; b < d->nbuckets; b++) {
 			cumulative += d->buckets[b];
@@ -83,7 +95,7 @@ struct counter {
 	const char *name, *help;
 	size_t offset;
 	double scale;
-	int only;   /* 1: guest-blocking series only, 0: pool series only, -1: all */
+	enum which detail, compact;   /* with --metrics-detail, and by default */
 };
 
 static uint64_t field(const struct prom_disk_series *s, size_t offset)
@@ -93,35 +105,138 @@ static uint64_t field(const struct prom_disk_series *s, size_t offset)
 	return v;
 }
 
-void prom_write_disk_series(FILE *f, const struct prom_disk_series *s, size_t n)
+static void write_counters(FILE *f, const struct prom_disk_series *s, size_t n, bool detail)
 {
 	static const struct counter counters[] = {
 		{"aioguard_stalls_total",
 		 "Stalls: calls of the syscall that submits the guest's I/O in the disk's mode (io_submit, io_uring_enter; with threads the pool's reads and writes) that took the stall threshold or longer.",
-		 offsetof(struct prom_disk_series, stalls), 1, 1},
+		 offsetof(struct prom_disk_series, stalls), 1, GUEST_BLOCKING, GUEST_BLOCKING},
 		{"aioguard_pool_waits_total",
 		 "Pool waits: calls made by QEMU's worker pool for work the guest does not wait to submit (fdatasync, fallocate, reads and writes of a native or io_uring disk) that took the stall threshold or longer. Never stalls.",
-		 offsetof(struct prom_disk_series, stalls), 1, 0},
+		 offsetof(struct prom_disk_series, stalls), 1, POOL, POOL},
 		{"aioguard_block_allocation_seconds_total",
 		 "Time spent inside filesystem block allocation during the syscall.",
-		 offsetof(struct prom_disk_series, alloc_ns), 1e-9, -1},
+		 offsetof(struct prom_disk_series, alloc_ns), 1e-9, BOTH, GUEST_BLOCKING},
 		{"aioguard_offcpu_seconds_total",
 		 "Time the calling thread was off CPU inside the syscall.",
-		 offsetof(struct prom_disk_series, offcpu_ns), 1e-9, -1},
+		 offsetof(struct prom_disk_series, offcpu_ns), 1e-9, BOTH, NONE},
 		{"aioguard_submitted_bytes_total", "Bytes submitted.",
-		 offsetof(struct prom_disk_series, bytes), 1, -1},
+		 offsetof(struct prom_disk_series, bytes), 1, BOTH, GUEST_BLOCKING},
 	};
-	write_histogram(f, s, n);
 	for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
+		enum which w = detail ? counters[c].detail : counters[c].compact;
+		if (w == NONE)
+			continue;
 		prom_family(f, counters[c].name, "counter", counters[c].help);
 		for (size_t i = 0; i < n; i++) {
-			if (counters[c].only >= 0 && s[i].guest_blocking != (counters[c].only == 1))
+			if (!written(w, &s[i]))
 				continue;
 			const char *l[] = {DISK_LABELS(&s[i]), NULL};
 			prom_sample(f, counters[c].name, l,
 				    (double)field(&s[i], counters[c].offset) * counters[c].scale);
 		}
 	}
+}
+
+/* The default histogram's upper bounds, in µs: log2 slot edges, so that
+ * each bucket is exactly the sum of the slots below it. Chosen for stalls:
+ * fine from 1 to 16 ms (the threshold's range), coarse outside. */
+static const unsigned compact_le_us_log2[PROM_COMPACT_BUCKETS] = {6, 8, 10, 11, 12, 13, 14, 16, 18, 21};
+
+double prom_compact_le_seconds(unsigned i)
+{
+	return ldexp(1e-6, (int)compact_le_us_log2[i]);
+}
+
+/* The syscall label of a default series: io_submit and io_uring_enter
+ * stand alone; the reads and writes (pread64, pwrite64, preadv, pwritev and
+ * the v2 forms) are one "read/write" series, in the pool or (io=threads)
+ * submitting; fdatasync and fallocate stand alone. */
+static const char *compact_syscall(const char *syscall)
+{
+	return strstr(syscall, "read") || strstr(syscall, "write") ? "read/write" : syscall;
+}
+
+/* A series of the default output: its disk series merged, their log2
+ * slots folded into the compact bounds. */
+struct compact {
+	struct prom_disk_series s;
+	uint64_t buckets[PROM_COMPACT_BUCKETS];
+};
+
+static bool same_key(const struct prom_disk_series *a, const struct prom_disk_series *b)
+{
+	return a->guest_blocking == b->guest_blocking && !strcmp(a->syscall, b->syscall) &&
+	       !strcmp(a->domain, b->domain) && !strcmp(a->target, b->target) &&
+	       !strcmp(a->source, b->source) && !strcmp(a->io_mode, b->io_mode);
+}
+
+/* Slot b counts below bound i when its upper edge is at most the bound
+ * (both are powers of two: equal exactly at the edge). */
+static void fold(struct compact *c, const struct prom_disk_series *s)
+{
+	for (unsigned b = 0; b < s->nbuckets; b++) {
+		unsigned i = 0;
+		while (i < PROM_COMPACT_BUCKETS && s->le_seconds[b] > prom_compact_le_seconds(i) * (1 + 1e-12))
+			i++;
+		if (i < PROM_COMPACT_BUCKETS)
+			c->buckets[i] += s->buckets[b];
+	}
+	c->s.count += s->count;
+	c->s.sum_ns += s->sum_ns;
+	c->s.stalls += s->stalls;
+	c->s.alloc_ns += s->alloc_ns;
+	c->s.offcpu_ns += s->offcpu_ns;
+	c->s.bytes += s->bytes;
+}
+
+static size_t merge(const struct prom_disk_series *s, size_t n, struct compact *out)
+{
+	static double le[PROM_COMPACT_BUCKETS];
+	size_t m = 0;
+	for (unsigned i = 0; i < PROM_COMPACT_BUCKETS; i++)
+		le[i] = prom_compact_le_seconds(i);
+	for (size_t i = 0; i < n; i++) {
+		struct prom_disk_series key = s[i];
+		key.syscall = compact_syscall(s[i].syscall);
+		size_t j = 0;
+		while (j < m && !same_key(&out[j].s, &key))
+			j++;
+		if (j == m) {
+			out[m] = (struct compact){.s = key};
+			out[m].s.count = out[m].s.sum_ns = out[m].s.stalls = 0;
+			out[m].s.alloc_ns = out[m].s.offcpu_ns = out[m].s.bytes = 0;
+			out[m].s.le_seconds = le;
+			out[m].s.nbuckets = PROM_COMPACT_BUCKETS;
+			m++;
+		}
+		fold(&out[j], &s[i]);
+	}
+	for (size_t j = 0; j < m; j++)
+		out[j].s.buckets = out[j].buckets;
+	return m;
+}
+
+void prom_write_disk_series(FILE *f, const struct prom_disk_series *s, size_t n, bool detail)
+{
+	if (detail) {
+		write_histogram(f, s, n, BOTH);
+		write_counters(f, s, n, true);
+		return;
+	}
+	struct compact *c = calloc(n ? n : 1, sizeof(*c));
+	if (!c)
+		return;
+	size_t m = merge(s, n, c);
+	struct prom_disk_series *flat = calloc(m ? m : 1, sizeof(*flat));
+	if (flat) {
+		for (size_t j = 0; j < m; j++)
+			flat[j] = c[j].s;
+		write_histogram(f, flat, m, GUEST_BLOCKING);
+		write_counters(f, flat, m, false);
+	}
+	free(flat);
+	free(c);
 }
 
 void prom_write_recommendations(FILE *f, const struct prom_recommendation *r, size_t n)

@@ -33,7 +33,17 @@ void prom_family(FILE *f, const char *name, const char *type, const char *help);
 void prom_sample(FILE *f, const char *name, const char *const *labels, double value);
 void prom_escape_label_value(FILE *f, const char *v);
 
-void prom_write_disk_series(FILE *f, const struct prom_disk_series *s, size_t n);
+/* The disk families. detail (--metrics-detail): every series as given,
+ * each with its log2 histogram (OBS_SLOTS buckets) and every counter.
+ * Default, for a fleet: per disk, the histogram of the submitting syscall
+ * only, in PROM_COMPACT_BUCKETS bounds (log2 slot edges, so exact), its
+ * stalls, allocation time and bytes; per pool syscall its pool waits. The
+ * reads and writes (pread64, pwritev, …) are one series there,
+ * syscall="read/write". */
+void prom_write_disk_series(FILE *f, const struct prom_disk_series *s, size_t n, bool detail);
+#define PROM_COMPACT_BUCKETS 10
+/* The upper bound of the default histogram's bucket i, in seconds. */
+double prom_compact_le_seconds(unsigned i);
 void prom_write_recommendations(FILE *f, const struct prom_recommendation *r, size_t n);
 /* aioguard_bpf_programs_attached, one series per hook, from the observer's
  * "NAME: HOW; NAME: HOW" summary (HOW "missing": 0, else 1). */

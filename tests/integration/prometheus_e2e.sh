@@ -283,6 +283,25 @@ grep -E "^aioguard_(stalls_total|pool_waits_total|submit_duration_seconds_(count
 	"$WORKDIR/scrape.txt" | grep -E 'io_submit|fdatasync|recommended' | grep -vE 'le="[0-9.e-]+"' | head -8
 grep -E "^aioguard_(libvirt_up|build_info|bpf_programs_attached)" "$WORKDIR/scrape.txt" | head -4
 
+say "what a disk costs: series of the busy vda in the scrape (default: <= 20)"
+python3 - "$WORKDIR/scrape.txt" "$DOM" <<'PY' || fail "series per disk"
+import collections, re, sys
+text, dom = open(sys.argv[1]).read(), sys.argv[2]
+per_disk = collections.Counter()
+families = collections.Counter()
+for line in text.splitlines():
+    m = re.match(r'(aioguard_[a-z_]+)\{domain="([^"]*)",target="([^"]*)"', line)
+    if m:
+        per_disk[(m.group(2), m.group(3))] += 1
+        if m.group(2) == dom and m.group(3) == "vda":
+            families[m.group(1)] += 1
+n = per_disk[(dom, "vda")]
+print("%s/vda: %d series (%s)" % (dom, n, ", ".join("%s %d" % kv for kv in sorted(families.items()))))
+assert 15 <= n <= 20, ("series of the busy vda", n)
+for (d, t), k in sorted(per_disk.items()):
+    assert k <= 20, ("series of", d, t, k)
+PY
+
 say "the JSON-lines stream (--events)"
 python3 - "$WORKDIR/events.jsonl" "$DOM" <<'PY' || fail "--events stream"
 import json, sys
