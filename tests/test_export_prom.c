@@ -217,7 +217,7 @@ static void compact_buckets_fold_slots_exactly(void **state)
 	};
 	char *out = render(write_compact_one, &s);
 	static const struct { const char *le; int below; } want[] = {
-		{"6.4e-05", 6}, {"0.000256", 8}, {"0.001024", 10}, {"0.002048", 11}, {"0.004096", 12},
+		{"6.4e-05", 6}, {"0.000256", 8}, {"0.001024", 10}, {"0.004096", 12},
 		{"0.008192", 13}, {"0.016384", 14}, {"0.065536", 16}, {"0.262144", 18},
 		{"2.097152", 21}, {"+Inf", 32},
 	};
@@ -273,7 +273,8 @@ static size_t series_of(const char *out, const char *needle)
 /* What a fleet pays: a growing native disk (io_submit, and the pool's
  * fdatasync, fallocate and a pwritev) and a busy threads disk (all four
  * reads and writes submit, fdatasync in the pool). Counted on the output,
- * as Prometheus would: <= 19 series each, 20 with its recommendation. */
+ * as Prometheus would: <= 18 series each, 20 with its recommendation and
+ * its last switch. */
 static void compact_series_per_disk(void **state)
 {
 	const struct prom_disk_series s[9] = {
@@ -285,11 +286,12 @@ static void compact_series_per_disk(void **state)
 	};
 	char *out = render(write_compact_fleet, s);
 	size_t native = series_of(out, "domain=\"n\""), threads = series_of(out, "domain=\"t\"");
-	print_message("default: native disk %zu series, threads disk %zu (+1 recommendation each)\n",
+	print_message("default: native disk %zu series, threads disk %zu (+1 recommendation, +1 last switch each)\n",
 		      native, threads);
-	/* histogram 10 + Inf + sum + count, stalls, allocation, bytes; 3 pool waits */
-	assert_int_equal(native, 13 + 3 + 3);
-	assert_int_equal(threads, 13 + 3 + 1);
+	/* histogram 9 + Inf + sum + count, stalls, allocation, bytes; 3 pool
+	 * waits: 18, and with its recommendation and its last switch, 20 */
+	assert_int_equal(native, 12 + 3 + 3);
+	assert_int_equal(threads, 12 + 3 + 1);
 	/* the threads disk's reads and writes: one series, their sums */
 	assert_non_null(strstr(out, "aioguard_stalls_total{domain=\"t\",target=\"vda\",source=\"/t\","
 				    "io_mode=\"threads\",syscall=\"read/write\",guest_blocking=\"true\"} 10\n"));
@@ -314,6 +316,28 @@ static void compact_series_per_disk(void **state)
 	free(out);
 }
 
+static void write_switches(FILE *f, const void *arg)
+{
+	prom_write_disk_switches(f, arg, 2);
+}
+
+/* One series per switched disk: what the agent did, and when, so a panel or
+ * an annotation can name the disk (the counter has action and result only). */
+static void disk_switches_name_the_disk(void **state)
+{
+	const struct prom_disk_switch d[2] = {
+		{"web1", "vda", "native", "threads", "applied", 1795623181.5},
+		{"db\"1", "vdb", "native", "io_uring", "dry-run", 1795620000},
+	};
+	char *out = render(write_switches, d);
+	assert_int_equal(count(out, "# TYPE aioguard_disk_switch_timestamp_seconds gauge\n"), 1);
+	assert_non_null(strstr(out, "aioguard_disk_switch_timestamp_seconds{domain=\"web1\",target=\"vda\","
+				    "from=\"native\",to=\"threads\",result=\"applied\"} 1795623181.5\n"));
+	assert_non_null(strstr(out, "{domain=\"db\\\"1\",target=\"vdb\",from=\"native\","
+				    "to=\"io_uring\",result=\"dry-run\"} 1795620000\n"));
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +349,7 @@ int main(void)
 		cmocka_unit_test(one_series_per_hook),
 		cmocka_unit_test(compact_buckets_fold_slots_exactly),
 		cmocka_unit_test(compact_series_per_disk),
+		cmocka_unit_test(disk_switches_name_the_disk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

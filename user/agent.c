@@ -340,6 +340,12 @@ static void act(struct agent *a, struct agent_disk *d, const struct adapt_window
 		}
 	}
 	a->decisions[dec->action][result]++;
+	if (dec->action == ADAPT_SWITCH) {
+		d->switched.at = wall_clock_s();
+		d->switched.from = d->disk->io;
+		d->switched.to = dec->to;
+		d->switched.result = result;
+	}
 	audit_decision(a, d, w, n, dec, result, &res);
 	/* Applied and failed changes are always said: a failure's message may
 	 * be nowhere else when the audit log cannot be written. */
@@ -564,6 +570,22 @@ static void write_recommendations(struct agent *a, FILE *f)
 	free(r);
 }
 
+static void write_disk_switches(struct agent *a, FILE *f)
+{
+	struct prom_disk_switch *r = xcalloc(a->ndisks, sizeof(*r));
+	size_t n = 0;
+	for (size_t i = 0; i < a->ndisks; i++) {
+		const struct agent_disk *d = &a->disks[i];
+		if (d->switched.at > 0)
+			r[n++] = (struct prom_disk_switch){
+				d->domain, d->target, io_label(d->switched.from), io_label(d->switched.to),
+				result_names[d->switched.result], d->switched.at,
+			};
+	}
+	prom_write_disk_switches(f, r, n);
+	free(r);
+}
+
 static void write_agent_metrics(struct agent *a, FILE *f)
 {
 	prom_family(f, "aioguard_decisions_total", "counter",
@@ -598,5 +620,6 @@ void agent_write_metrics(struct agent *a, FILE *f)
 {
 	write_disk_metrics(a, f);
 	write_recommendations(a, f);
+	write_disk_switches(a, f);
 	write_agent_metrics(a, f);
 }

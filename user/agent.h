@@ -33,6 +33,13 @@ struct agent_disk {
 	int64_t last_change_s, last_stall_s, watched_since_s;
 	enum adapt_action logged_action;   /* last audited, to log changes only */
 	enum io_mode logged_to;
+	/* the latest switch decided, for aioguard_disk_switch_timestamp_seconds
+	 * (a guard's advice is not one); at 0: none yet */
+	struct {
+		double at;             /* CLOCK_REALTIME seconds */
+		enum io_mode from, to;
+		int result;
+	} switched;
 	const struct disk *disk;       /* in agent.inv; NULL when gone */
 };
 

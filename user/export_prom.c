@@ -31,7 +31,7 @@ static void write_value(FILE *f, double v)
 	else if (v == (double)(uint64_t)v && v < 1e15)
 		fprintf(f, "%llu", (unsigned long long)v);
 	else
-		fprintf(f, "%.9g", v);
+		fprintf(f, "%.15g", v);   /* 15 digits: a timestamp keeps its ms */
 }
 
 void prom_sample(FILE *f, const char *name, const char *const *labels, double value)
@@ -140,8 +140,9 @@ static void write_counters(FILE *f, const struct prom_disk_series *s, size_t n, 
 
 /* The default histogram's upper bounds, in µs: log2 slot edges, so that
  * each bucket is exactly the sum of the slots below it. Chosen for stalls:
- * fine from 1 to 16 ms (the threshold's range), coarse outside. */
-static const unsigned compact_le_us_log2[PROM_COMPACT_BUCKETS] = {6, 8, 10, 11, 12, 13, 14, 16, 18, 21};
+ * 64 µs to 2.1 s, finest from 4 to 16 ms; 9 bounds keep a busy disk at 20
+ * series at most. */
+static const unsigned compact_le_us_log2[PROM_COMPACT_BUCKETS] = {6, 8, 10, 12, 13, 14, 16, 18, 21};
 
 double prom_compact_le_seconds(unsigned i)
 {
@@ -248,6 +249,18 @@ void prom_write_recommendations(FILE *f, const struct prom_recommendation *r, si
 		const char *l[] = {"domain", r[i].domain, "target", r[i].target, "source", r[i].source,
 				   "io_mode", r[i].io_mode, "recommended", r[i].recommended, NULL};
 		prom_sample(f, name, l, 1);
+	}
+}
+
+void prom_write_disk_switches(FILE *f, const struct prom_disk_switch *d, size_t n)
+{
+	static const char name[] = "aioguard_disk_switch_timestamp_seconds";
+	prom_family(f, name, "gauge",
+		    "When the agent last decided to switch the disk's io mode (seconds since the epoch): the mode it ran (from), the mode decided (to) and the result (applied, dry-run, failed, unchanged).");
+	for (size_t i = 0; i < n; i++) {
+		const char *l[] = {"domain", d[i].domain, "target", d[i].target,
+				   "from", d[i].from, "to", d[i].to, "result", d[i].result, NULL};
+		prom_sample(f, name, l, d[i].at);
 	}
 }
 

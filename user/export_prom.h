@@ -41,10 +41,18 @@ void prom_escape_label_value(FILE *f, const char *v);
  * reads and writes (pread64, pwritev, …) are one series there,
  * syscall="read/write". */
 void prom_write_disk_series(FILE *f, const struct prom_disk_series *s, size_t n, bool detail);
-#define PROM_COMPACT_BUCKETS 10
+#define PROM_COMPACT_BUCKETS 9
 /* The upper bound of the default histogram's bucket i, in seconds. */
 double prom_compact_le_seconds(unsigned i);
 void prom_write_recommendations(FILE *f, const struct prom_recommendation *r, size_t n);
+
+/* A disk's latest switch: aioguard_disk_switch_timestamp_seconds, one
+ * series per disk that had one; its labels change with the next. */
+struct prom_disk_switch {
+	const char *domain, *target, *from, *to, *result;
+	double at;   /* seconds since the epoch */
+};
+void prom_write_disk_switches(FILE *f, const struct prom_disk_switch *d, size_t n);
 /* aioguard_bpf_programs_attached, one series per hook, from the observer's
  * "NAME: HOW; NAME: HOW" summary (HOW "missing": 0, else 1). */
 struct prom_hook {

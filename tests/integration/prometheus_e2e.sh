@@ -3,10 +3,11 @@
 # port in WORKDIR, loopback only) scrapes `aioguard run --listen` while
 # extending writes stall the sparse vda of a running QEMU domain. Checks what
 # Prometheus stored (stall counter, pool waits apart from stalls, histogram,
-# libvirt_up, build info, hooks, recommendation), lints a real scrape with
-# promtool, checks the alert rules (and their unit tests) and the Grafana
-# dashboard, the JSON-lines stream, and that malformed, hostile or slow HTTP
-# clients neither crash the agent nor hold up scrapes or its windows.
+# libvirt_up, build info, hooks, recommendation, the per-disk decision),
+# evaluates the alert and recording rules, asks every query of the Grafana
+# dashboard, lints a real scrape with promtool and counts the busy disk's
+# series, checks the JSON-lines stream, and that malformed, hostile or slow
+# HTTP clients neither crash the agent nor hold up scrapes or its windows.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,43 +16,9 @@ CONTRIB=$SRCDIR/contrib
 command -v prometheus >/dev/null && command -v promtool >/dev/null ||
 	fail "prometheus/promtool not installed (tools/install-deps)"
 
-say "alert rules, their unit tests, the dashboard"
-promtool check rules "$CONTRIB/aioguard-alerts.yml" || fail "promtool check rules"
-promtool test rules "$CONTRIB/aioguard-alerts.test.yml" || fail "promtool test rules"
-python3 - "$CONTRIB/grafana-dashboard.json" <<'PY' || fail "grafana-dashboard.json"
-import json, re, sys
-d = json.load(open(sys.argv[1]))
-names = [v["name"] for v in d["templating"]["list"]]
-assert "datasource" in names, names
-ds = [v for v in d["templating"]["list"] if v["name"] == "datasource"][0]
-assert ds["type"] == "datasource" and ds["query"] == "prometheus", ds
-exprs = []
-for p in d["panels"]:
-    if p["type"] == "row":
-        continue
-    assert p["datasource"]["uid"] == "${datasource}", p["title"]
-    exprs += [t["expr"] for t in p["targets"]]
-metrics = set(re.findall(r"aioguard_[a-z_]+", " ".join(exprs)))
-known = {"aioguard_stalls_total", "aioguard_pool_waits_total", "aioguard_submit_duration_seconds_bucket",
-         "aioguard_block_allocation_seconds_total", "aioguard_offcpu_seconds_total",
-         "aioguard_submitted_bytes_total", "aioguard_decisions_total",
-         "aioguard_recommended_io_mode", "aioguard_libvirt_up", "aioguard_watched_disks",
-         "aioguard_bpf_events_lost_total", "aioguard_bpf_programs_attached", "aioguard_build_info"}
-assert metrics <= known, metrics - known
-types = {p["type"] for p in d["panels"]}
-assert {"heatmap", "timeseries", "table"} <= types, types
-# a stall is one thing: latency panels read the submitting syscall only, and
-# pool waits have their own panel
-for p in d["panels"]:
-    for t in p.get("targets", []):
-        if "aioguard_submit_duration_seconds_bucket" in t["expr"]:
-            assert 'guest_blocking="true"' in t["expr"], (p["title"], t["expr"])
-assert any("aioguard_pool_waits_total" in t["expr"] for p in d["panels"] for t in p.get("targets", []))
-ids = [p["id"] for p in d["panels"]]
-assert len(ids) == len(set(ids)), ids
-print("dashboard: %d panels, metrics used: %s" % (len(d["panels"]), ", ".join(sorted(metrics))))
-PY
-
+# promtool's checks of the rules and the dashboard's JSON: the contrib test
+# (tests/contrib_check.sh); here both rule files run in a real Prometheus and
+# every dashboard query is asked of it.
 need_root
 make_workdir
 loopfs_make ext4 1024
@@ -154,6 +121,7 @@ global:
   evaluation_interval: 1s
 rule_files:
   - $CONTRIB/aioguard-alerts.yml
+  - $CONTRIB/aioguard-rules.yml
 scrape_configs:
   - job_name: aioguard
     static_configs:
@@ -268,7 +236,66 @@ with pq.get(pq.PROM + "/api/v1/rules") as r:
     groups = json.load(r)["data"]["groups"]
 rules = [x for g in groups for x in g["rules"]]
 assert len(rules) >= 5 and all(x["health"] == "ok" for x in rules), [(x["name"], x["health"], x.get("lastError")) for x in rules]
-print("alert rules evaluated by Prometheus:", ", ".join("%s=%s" % (x["name"], x["state"]) for x in rules))
+print("alert and recording rules evaluated by Prometheus:", ", ".join("%s=%s" % (x["name"], x.get("state", "recorded")) for x in rules))
+PY
+
+say "every query of the dashboard answers; the decision, its annotation and the fleet rows"
+pq "$CONTRIB/grafana-dashboard.json" <<'PY' || { diag; fail "dashboard queries"; }
+import json, re, sys, time, pq
+d = json.load(open(sys.argv[1]))
+subst = {"$job": "aioguard", "$instance": ".*", "$domain": pq.DOM, "$target": "vda",
+         "$__rate_interval": "30s", "$__range": "5m", "$__interval": "15s"}
+def promql(e):
+    for k in sorted(subst, key=len, reverse=True):
+        e = e.replace(k, subst[k])
+    assert "$" not in e, e
+    return e
+
+# the fleet's recorded series: evaluated every second here (1 min in production)
+pq.wait_for('instance:aioguard_stalling_disks:count{job="aioguard"}', lambda v: v >= 0, 30,
+            "the recording rules' first evaluation")
+
+queries = []
+for p in d["panels"]:
+    for t in p.get("targets", []):
+        queries.append((p["title"], t["expr"]))
+for v in d["templating"]["list"]:
+    if v["type"] == "query":
+        m = re.match(r"label_values\((.*), *([a-z_]+)\)$", v["definition"])
+        queries.append(("variable " + v["name"], m.group(1)))
+for a in d["annotations"]["list"]:
+    if not a.get("builtIn"):
+        queries.append(("annotation " + a["name"], a["expr"]))
+empty = []
+for title, e in queries:
+    r = pq.query(promql(e))   # asserts status success
+    if not r:
+        empty.append(title)
+print("%d dashboard queries answered; empty now: %s" % (len(queries), ", ".join(empty) or "none"))
+# with an agent up, stalls and a dry-run decision, only these may be empty:
+# the off-CPU panel (--metrics-detail), a host down, switches this hour > 0
+# (recorded once a minute of history exists)
+allowed = {"Hosts whose agent is down", "Off-CPU time in I/O syscalls (seconds per second; --metrics-detail)",
+           "Switches per hour", "Block allocation time (seconds per second)"}
+assert set(empty) <= allowed, set(empty) - allowed
+
+# what the agent did, named per disk: the dry-run switch of vda, at its time
+r = pq.query('aioguard_disk_switch_timestamp_seconds{domain="%s"}' % pq.DOM)
+assert len(r) == 1 and r[0]["metric"]["target"] == "vda", r   # vdb is allocated: no switch
+m, at = r[0]["metric"], float(r[0]["value"][1])
+assert (m["from"], m["to"], m["result"]) == ("native", "threads", "dry-run"), m
+assert time.time() - 600 < at <= time.time() + 1, at
+ann = [a for a in d["annotations"]["list"] if not a.get("builtIn")][0]
+r = pq.query(promql(ann["expr"]))
+assert any(x["metric"]["target"] == "vda" and abs(float(x["value"][1]) - at * 1000) < 1 for x in r), r
+print("switch of %s/vda: %s -> %s (%s) at %.3f; the annotation query marks it" % (
+    pq.DOM, m["from"], m["to"], m["result"], at))
+assert pq.scalar('instance:aioguard_agent_down:bool{job="aioguard"}') == 0
+assert pq.scalar('aioguard_enforcing{job="aioguard"}') == 0
+print("fleet: stalling disks on this host %s, agent down %s, enforcing %s" % (
+    pq.scalar('instance:aioguard_stalling_disks:count{job="aioguard"}'),
+    pq.scalar('instance:aioguard_agent_down:bool{job="aioguard"}'),
+    pq.scalar('aioguard_enforcing{job="aioguard"}')))
 PY
 
 say "promtool check metrics on a real scrape"
@@ -298,6 +325,7 @@ for line in text.splitlines():
 n = per_disk[(dom, "vda")]
 print("%s/vda: %d series (%s)" % (dom, n, ", ".join("%s %d" % kv for kv in sorted(families.items()))))
 assert 15 <= n <= 20, ("series of the busy vda", n)
+assert families["aioguard_disk_switch_timestamp_seconds"] == 1, families
 for (d, t), k in sorted(per_disk.items()):
     assert k <= 20, ("series of", d, t, k)
 PY
