@@ -13,6 +13,9 @@
 #include <unistd.h>
 #include <libvirt/virterror.h>
 
+#include "config.h"
+#include "live.h"
+#include "live_state.h"
 #include "textdiff.h"
 #include "util.h"
 #include "virt.h"
@@ -32,8 +35,9 @@ struct apply {
 	                              attribute values kept: xml_keep_attr_whitespace);
 	                              the text that is edited, backed up, defined back */
 	char *new_xml;             /* old_def with the new io */
-	bool live_change;          /* save-restore, and the running domain needs it */
-	enum io_mode live_old_io;
+	bool live_change;          /* save-restore or live, and the running domain needs it */
+	enum io_mode live_old_io;  /* what the running QEMU has (live: recorded) */
+	enum io_mode live_xml_io;  /* what libvirt's live XML says */
 	bool not_running;          /* save-restore asked, but nothing runs */
 };
 
@@ -52,6 +56,37 @@ static int say(struct apply_result *res, const char *fmt, ...)
 static const char *io_str(enum io_mode m)
 {
 	return io_mode_name(m) ? io_mode_name(m) : "default";
+}
+
+static const char *const strategy_names[] = {
+	[APPLY_NEXT_BOOT] = "next-boot", [APPLY_SAVE_RESTORE] = "save-restore",
+	[APPLY_LIVE] = "live",
+};
+
+const char *apply_strategy_name(enum apply_strategy s)
+{
+	return strategy_names[s];
+}
+
+bool apply_strategy_parse(const char *s, enum apply_strategy *out)
+{
+	for (size_t i = 0; i < sizeof(strategy_names) / sizeof(strategy_names[0]); i++)
+		if (!strcmp(s, strategy_names[i])) {
+			*out = (enum apply_strategy)i;
+			return true;
+		}
+	return false;
+}
+
+static const char *state_dir(const struct apply *a)
+{
+	return a->req->state_dir ? a->req->state_dir : AIOGUARD_STATE_DIR;
+}
+
+/* The aio QEMU runs: no io attribute is QEMU's default, threads. */
+static bool same_aio(enum io_mode x, enum io_mode y)
+{
+	return (x == IO_MODE_UNSET ? IO_MODE_THREADS : x) == (y == IO_MODE_UNSET ? IO_MODE_THREADS : y);
 }
 
 static bool persistent_changes(const struct apply *a)
@@ -136,6 +171,7 @@ static int prepare_live(struct apply *a)
 	}
 	live_xml = xml_keep_attr_whitespace(raw);
 	live_new_xml = rewrite_xml(a, live_xml, " (live XML)", &a->live_old_io);
+	a->live_xml_io = a->live_old_io;
 	if (!live_new_xml)
 		goto out;
 	a->live_change = strcmp(live_xml, live_new_xml) != 0;
@@ -145,6 +181,26 @@ out:
 	free(live_xml);
 	free(raw);
 	return ret;
+}
+
+/* --apply live: a swap a killed aioguard left half done is put back first,
+ * then the domain must support the swap at all; the mode QEMU runs is the
+ * recorded one (libvirt's live XML keeps what QEMU started with). */
+static int prepare_live_swap(struct apply *a)
+{
+	char why[512];
+
+	if (prepare_live(a) < 0 || a->not_running)
+		return a->not_running ? 0 : -1;
+	if (live_repair(a->dom, state_dir(a), why, sizeof(why)) < 0)
+		return say(a->res, "%s: a live switch left half done could not be put back: %s; nothing changed",
+			   a->req->domain, why);
+	if (live_probe(a->dom, why, sizeof(why)) < 0)
+		return say(a->res, "%s: cannot switch live: %s; nothing changed (--apply save-restore or next-boot work)",
+			   a->req->domain, why);
+	live_state_get_io(state_dir(a), a->dom, a->req->target, &a->live_old_io);
+	a->live_change = !same_aio(a->live_old_io, a->req->io);
+	return 0;
 }
 
 static void print_diff(const struct apply *a)
@@ -476,18 +532,51 @@ out:
 	return ret;
 }
 
+/* The running QEMU's file nodes swapped; refused: the persistent XML too
+ * goes back, so that the disk is as it was. */
+static int live_switch(struct apply *a)
+{
+	char why[512];
+
+	if (live_swap(a->dom, a->req->target, a->req->io, a->live_old_io, state_dir(a),
+		      why, sizeof(why)) < 0) {
+		char *msg = xasprintf("live switch of %s failed: %s", a->req->target, why);
+		rollback(a, msg);
+		free(msg);
+		return -1;
+	}
+	snprintf(a->res->live_detail, sizeof(a->res->live_detail), "%s", why);
+	a->res->changed = true;
+	a->res->live = true;
+	return 0;
+}
+
+static int apply_live_change(struct apply *a)
+{
+	if (!a->live_change)
+		return 0;
+	return a->req->strategy == APPLY_LIVE ? live_switch(a) : save_restore(a);
+}
+
 static void say_done(struct apply *a)
 {
 	struct apply_result *res = a->res;
 	bool persistent = persistent_changes(a);
 	const char *when = "next boot";
 
-	if (res->live)
+	char *live = NULL;
+
+	if (res->live && a->req->strategy == APPLY_LIVE)
+		when = live = xasprintf("now, live: %s; libvirt's live XML keeps io='%s'%s",
+					res->live_detail, io_str(a->live_xml_io),
+					persistent ? "; and at next boot" : "");
+	else if (res->live)
 		when = persistent ? "now via save/restore, and at next boot" : "now via save/restore";
 	else if (a->not_running)
 		when = "next boot; domain not running, nothing to restart";
 	say(res, "%s: io %s → %s (%s); backup: %s", a->req->target, io_str(res->old_io),
 	    io_str(a->req->io), when, res->backup_path);
+	free(live);
 }
 
 int apply_set_io(virConnectPtr conn, const struct apply_request *req, struct apply_result *res)
@@ -504,6 +593,8 @@ int apply_set_io(virConnectPtr conn, const struct apply_request *req, struct app
 		goto out;
 	if (req->strategy == APPLY_SAVE_RESTORE && prepare_live(&a) < 0)
 		goto out;
+	if (req->strategy == APPLY_LIVE && prepare_live_swap(&a) < 0)
+		goto out;
 	/* Only the running domain lags behind (an earlier next-boot change). */
 	if (!persistent_changes(&a) && a.live_change)
 		res->old_io = a.live_old_io;
@@ -516,7 +607,7 @@ int apply_set_io(virConnectPtr conn, const struct apply_request *req, struct app
 		    io_str(res->old_io), io_str(req->io));
 		ret = 0;
 	} else if (!write_backup(&a) && !define_new(&a) &&
-		   (!a.live_change || !save_restore(&a))) {
+		   !apply_live_change(&a)) {
 		say_done(&a);
 		ret = 0;
 	}

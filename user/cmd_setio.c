@@ -37,26 +37,28 @@ static void usage(FILE *out)
 		"                        the old persistent XML is defined again. A domain\n"
 		"                        that is not running gets next-boot. libvirtd\n"
 		"                        writes the save file: use a local URI.\n"
+		"                        live: also now, without pausing the guest: each\n"
+		"                        file node of the disk's chain is replaced in the\n"
+		"                        running QEMU by one with the new aio, through\n"
+		"                        libvirt's QMP passthrough (libvirt then marks the\n"
+		"                        domain tainted 'custom-monitor'). Needs QEMU >= 6.1\n"
+		"                        and libvirt in -blockdev mode, and aioguard on the\n"
+		"                        hypervisor; refused otherwise, before any change.\n"
+		"                        A refused step puts the node back and the old\n"
+		"                        persistent XML is defined again. libvirt's live\n"
+		"                        XML keeps the old io: the mode QEMU runs is kept\n"
+		"                        in the state directory ('aioguard advise' shows it).\n"
 		"  -b, --backup-dir DIR  where backups go, created 0700 if missing\n"
 		"                        (default " DEFAULT_BACKUP_DIR "); each is\n"
 		"                        DOMAIN-UUID-YYYYmmddTHHMMSS-NNN.xml (UTC), 0600.\n"
 		"                        No backup, no change.\n"
+		"  -s, --state-dir DIR   where the live mode is recorded (default\n"
+		"                        " AIOGUARD_STATE_DIR "; the agent's state-dir)\n"
 		"  -n, --dry-run         print the diff; change nothing, write no backup\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 done or nothing to do; 1 failed (nothing changed, or\n"
 		"rolled back, as the message says); 2 usage error.\n");
-}
-
-static bool parse_strategy(const char *s, enum apply_strategy *out)
-{
-	if (!strcmp(s, "next-boot"))
-		*out = APPLY_NEXT_BOOT;
-	else if (!strcmp(s, "save-restore"))
-		*out = APPLY_SAVE_RESTORE;
-	else
-		return false;
-	return true;
 }
 
 /* 0 when argv holds a complete request, else the exit code. */
@@ -66,6 +68,7 @@ static int parse_args(int argc, char **argv, struct apply_request *req, const ch
 		{"connect", required_argument, NULL, 'c'},
 		{"apply", required_argument, NULL, 'a'},
 		{"backup-dir", required_argument, NULL, 'b'},
+		{"state-dir", required_argument, NULL, 's'},
 		{"dry-run", no_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -73,19 +76,22 @@ static int parse_args(int argc, char **argv, struct apply_request *req, const ch
 	int opt;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":c:a:b:nh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":c:a:b:s:nh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			*uri = optarg;
 			break;
 		case 'a':
-			if (!parse_strategy(optarg, &req->strategy)) {
-				log_err("set-io: --apply takes next-boot or save-restore, not '%s'", optarg);
+			if (!apply_strategy_parse(optarg, &req->strategy)) {
+				log_err("set-io: --apply takes next-boot, save-restore or live, not '%s'", optarg);
 				return 2;
 			}
 			break;
 		case 'b':
 			req->backup_dir = optarg;
+			break;
+		case 's':
+			req->state_dir = optarg;
 			break;
 		case 'n':
 			req->dry_run = true;

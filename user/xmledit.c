@@ -191,6 +191,22 @@ int xmledit_get_driver(const char *xml, const char *target, struct xml_driver *o
 	return ret;
 }
 
+char *xmledit_get_alias(const char *xml, const char *target, char *err, size_t errlen)
+{
+	struct located loc;
+	xmlNodePtr alias;
+	char *name = NULL;
+
+	if (locate(xml, target, &loc, err, errlen) < 0)
+		return NULL;
+	alias = child(loc.disk, "alias");
+	name = alias ? attr(alias, "name") : NULL;
+	if (!name)
+		fail(err, errlen, "disk %s has no <alias> (is the domain running?)", target);
+	xmlFreeDoc(loc.doc);
+	return name;
+}
+
 static xmlNodePtr next_element(xmlNodePtr cur)
 {
 	xmlNodePtr next = xmlFirstElementChild(cur);

@@ -27,6 +27,11 @@ void xml_driver_free(struct xml_driver *d);
 int xmledit_get_driver(const char *xml, const char *target, struct xml_driver *out,
 		       char *err, size_t errlen);
 
+/* The <alias name=…> libvirt gave the disk `target` in a running domain's
+ * XML (QEMU's device id, e.g. virtio-disk0), malloc'd; NULL with one line
+ * in err when there is no such disk or it has no alias. */
+char *xmledit_get_alias(const char *xml, const char *target, char *err, size_t errlen);
+
 /* A malloc'd copy of xml whose disk `target` has <driver io=io>: the io
  * value is replaced, or io='…' appended to <driver>, or <driver name='qemu'
  * io='…'/> inserted as the disk's first child with its siblings' indentation.

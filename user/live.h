@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* --apply live: change a running disk's AIO mode without pausing the guest,
+ * through libvirt's QEMU monitor passthrough (QMP), keeping libvirt's node
+ * names. QEMU cannot reopen a file node with another aio (file-posix takes
+ * only drop-cache on reopen), so each layer's file node is replaced:
+ *   1. blockdev-add a temporary file node (LIVE_TMP_PREFIX + the storage
+ *      node's name) on the same image, new aio, locking off (a second node
+ *      with locking on would not get the write lock);
+ *   2. blockdev-reopen the format node onto it;
+ *   3. blockdev-del the storage node, blockdev-add it again under its own
+ *      name with the new aio and libvirt's options;
+ *   4. reopen the format node back onto it; blockdev-del the temporary node.
+ * A reopen carries the node's whole option set (left out is reset to the
+ * default): the options are those libvirt gave QEMU on its command line
+ * (-blockdev), so only nodes QEMU started with can be swapped.
+ * Every layer of a backing chain is swapped (lower ones stay read-only).
+ * A step refused puts the original node back. The mode QEMU then runs is
+ * recorded (live_state.h): libvirt's live XML keeps the old io. libvirt
+ * marks a domain that got monitor commands tainted ("custom-monitor"). */
+#ifndef AIOGUARD_LIVE_H
+#define AIOGUARD_LIVE_H
+
+#include <stddef.h>
+#include <libvirt/libvirt.h>
+
+#include "../policy/facts.h"
+
+#define LIVE_TMP_PREFIX "aioguard-tmp-"
+
+/* 0 when the running domain can be switched live: its QEMU has a stable
+ * blockdev-reopen (QEMU >= 6.1) and libvirt started it in -blockdev mode
+ * (libvirt >= 5.10 with QEMU >= 4.2). -1 with why. */
+int live_probe(virDomainPtr dom, char *why, size_t len);
+
+/* Swap every layer of target's chain to io (IO_MODE_UNSET: QEMU's default,
+ * threads); old_io is what QEMU runs now (live_state, else the live XML),
+ * the mode a refused step goes back to. On success the new mode is
+ * recorded under state_dir. 0, or -1; msg says what happened either way
+ * (QMP step times included). */
+int live_swap(virDomainPtr dom, const char *target, enum io_mode io, enum io_mode old_io,
+	      const char *state_dir, char *msg, size_t len);
+
+/* Put back every file node a killed swap left on a temporary node (found
+ * by LIVE_TMP_PREFIX): the node gets the aio it had before the swap
+ * (recorded as pending; else what libvirt started it with). Returns how
+ * many were repaired, or -1 with msg. */
+int live_repair(virDomainPtr dom, const char *state_dir, char *msg, size_t len);
+
+#endif

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The truth about a live switch: libvirt's live XML keeps the io QEMU was
+ * started with and cannot be told otherwise, so the mode QEMU really runs
+ * after `--apply live` is kept here, in STATE_DIR/live/UUID.json:
+ *   {"instance": "BOOT_ID/QEMU_PID/DOMAIN_ID",
+ *    "disks": {"vda": "threads"},          the mode QEMU runs per target
+ *    "pending": {"libvirt-2-storage": "native"}}   a swap under way: the
+ *                                            aio its file node had before
+ * A record holds for the QEMU process it was written for only (the
+ * instance): a restarted domain runs what its XML says again. */
+#ifndef AIOGUARD_LIVE_STATE_H
+#define AIOGUARD_LIVE_STATE_H
+
+#include <stdbool.h>
+#include <libvirt/libvirt.h>
+
+#include "../policy/facts.h"
+
+/* The mode QEMU runs for target, when a record of this QEMU says one. */
+bool live_state_get_io(const char *state_dir, virDomainPtr dom, const char *target,
+		       enum io_mode *io);
+/* Record target's live mode (and clear what is pending). 0, or -1 (errno). */
+int live_state_set_io(const char *state_dir, virDomainPtr dom, const char *target,
+		      enum io_mode io);
+
+/* A swap of a file node under way: the aio it had ("native", …); aio NULL
+ * clears it. 0, or -1 (errno). */
+int live_state_set_pending(const char *state_dir, virDomainPtr dom, const char *node,
+			   const char *aio);
+/* Every node a swap is under way on -> the aio it had (a new reference;
+ * NULL when the domain does not run here). */
+struct json_object *live_state_pending(const char *state_dir, virDomainPtr dom);
+
+#endif
