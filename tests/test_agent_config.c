@@ -15,7 +15,8 @@ static void defaults_are_dry_run_on_loopback(void **state)
 	struct agent_config c;
 	config_defaults(&c);
 	assert_false(c.enforce);
-	assert_false(c.save_restore);
+	assert_int_equal(c.apply, APPLY_LIVE);
+	assert_int_equal(c.live_fallback, APPLY_NEXT_BOOT);
 	assert_false(c.adapt.switch_back);
 	assert_false(c.metrics_detail);
 	assert_string_equal(c.web_config, "");
@@ -46,7 +47,7 @@ static void parses_every_kind_of_line(void **state)
 		"audit-log = /var/log/aioguard.jsonl\n";
 	assert_int_equal(config_parse_text(&c, text, err, sizeof(err)), 0);
 	assert_true(c.enforce);
-	assert_true(c.save_restore);
+	assert_int_equal(c.apply, APPLY_SAVE_RESTORE);
 	assert_int_equal(c.interval_s, 5);
 	assert_int_equal(c.adapt.bad_windows, 2);
 	assert_int_equal(c.adapt.history_windows, 4);
@@ -120,6 +121,7 @@ static void every_key_is_settable(void **state)
 {
 	static const struct { const char *key, *value; } values[] = {
 		{"mode", "enforce"}, {"apply", "save-restore"}, {"switch-back", "yes"},
+		{"live-fallback", "save-restore"},
 		{"target", "io_uring"},
 		{"connect", "test:///default"}, {"state-dir", "/tmp/x"}, {"audit-log", "-"},
 		{"listen", "127.0.0.1:1"}, {"include", "a*"}, {"exclude", "b*"}, {"threshold-us", "700"},
@@ -140,6 +142,10 @@ static void every_key_is_settable(void **state)
 	assert_true(c.metrics_detail);
 	assert_string_equal(c.web_config, "/etc/aioguard/web-config.yml");
 	assert_int_equal(config_set(&c, "metrics-detail", "some", err, sizeof(err)), -1);
+	/* live cannot stand in for itself where live is not possible */
+	assert_int_equal(config_set(&c, "live-fallback", "live", err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "apply", "live", err, sizeof(err)), 0);
+	assert_int_equal(c.apply, APPLY_LIVE);
 }
 
 int main(void)

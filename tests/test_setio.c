@@ -704,7 +704,7 @@ static void cli_usage_errors(void **state)
 	assert_cli_fails(f, 2, (const char *[]){"set-io", "multi", "vda", "fast", NULL},
 		"aioguard: set-io: unknown io mode 'fast': use native, threads or io_uring\n");
 	assert_cli_fails(f, 2, (const char *[]){"set-io", "--apply", "later", "m", "vda", "native", NULL},
-		"aioguard: set-io: --apply takes next-boot or save-restore, not 'later'\n");
+		"aioguard: set-io: --apply takes next-boot, save-restore or live, not 'later'\n");
 	assert_cli_fails(f, 2, (const char *[]){"set-io", "--frob", "m", "vda", "native", NULL},
 		"aioguard: set-io: unknown option --frob (try 'aioguard set-io --help')\n");
 	assert_cli_fails(f, 2, (const char *[]){"set-io", "m", "vda", "native", "-b", NULL},

@@ -10,6 +10,7 @@
 #include "events.h"
 #include "export_prom.h"
 #include "inventory.h"
+#include "live.h"
 #include "util.h"
 #include "virt.h"
 
@@ -152,6 +153,26 @@ int agent_refresh(struct agent *a)
 	return 0;
 }
 
+void agent_repair_live(struct agent *a)
+{
+	virDomainPtr *doms = NULL;
+	char msg[512];
+	int n = a->conn ? virConnectListAllDomains(a->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE) : 0;
+
+	for (int i = 0; i < n; i++) {
+		const char *name = virDomainGetName(doms[i]);
+		int rc = config_domain_in_scope(&a->cfg, name)
+				 ? live_repair(doms[i], a->cfg.state_dir, msg, sizeof(msg)) : 0;
+
+		if (rc < 0)
+			log_err("%s: a live switch left half done could not be put back: %s", name, msg);
+		else if (rc > 0)
+			log_err("%s: %s", name, msg);
+		virDomainFree(doms[i]);
+	}
+	free(doms);
+}
+
 static struct agent_disk *find_devino(struct agent *a, uint64_t dev, uint64_t ino)
 {
 	for (size_t i = 0; i < a->ndisks; i++)
@@ -262,8 +283,8 @@ static int apply_decision(struct agent *a, struct agent_disk *d, const struct ad
 	char *backups = xasprintf("%s/backups", a->cfg.state_dir);
 	struct apply_request req = {
 		.domain = d->domain, .target = d->target, .io = dec->to,
-		.strategy = a->cfg.save_restore ? APPLY_SAVE_RESTORE : APPLY_NEXT_BOOT,
-		.backup_dir = backups,
+		.strategy = a->cfg.apply, .live_fallback = true, .fallback = a->cfg.live_fallback,
+		.backup_dir = backups, .state_dir = a->cfg.state_dir,
 	};
 	int rc = a->conn ? apply_set_io(a->conn, &req, res) : -1;
 	if (!a->conn)
@@ -286,7 +307,7 @@ static void audit_decision(struct agent *a, struct agent_disk *d, const struct a
 	json_add_str(o, "to", io_mode_name(dec->to));
 	json_add_str(o, "action", adapt_action_name(dec->action));
 	json_add_str(o, "mode", a->cfg.enforce ? "enforce" : "dry-run");
-	json_add_str(o, "apply", a->cfg.save_restore ? "save-restore" : "next-boot");
+	json_add_str(o, "apply", apply_strategy_name(res && res->message[0] ? res->strategy : a->cfg.apply));
 	json_add_str(o, "reason", dec->reason);
 	json_object_object_add(o, "evidence", evidence_json(a, d, w, n, dec));
 	json_add_str(o, "result", result_names[result]);

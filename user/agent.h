@@ -75,6 +75,9 @@ struct agent {
 void agent_init(struct agent *a, const struct agent_config *cfg);
 void agent_free(struct agent *a);
 
+/* Put back what a live switch killed half way left in running domains in
+ * scope (live_repair: only domains with a swap recorded as under way). */
+void agent_repair_live(struct agent *a);
 /* Re-read the domains, keep histories, watch the QEMU pids in scope. */
 int agent_refresh(struct agent *a);
 /* Hand one stall event to the open window of its disk. */

@@ -20,6 +20,8 @@ void config_defaults(struct agent_config *c)
 	*c = (struct agent_config){
 		.interval_s = 10,      /* windows of 10 s: see adapt.c's defaults */
 		.threshold_us = 1000,  /* 1 ms: a guest notices; a healthy submit takes µs */
+		.apply = APPLY_LIVE,   /* the guest keeps running; falls back where it cannot */
+		.live_fallback = APPLY_NEXT_BOOT,
 	};
 	adapt_config_defaults(&c->adapt);
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", AIOGUARD_STATE_DIR);
@@ -86,8 +88,8 @@ static const struct u32_knob u32_knobs[] = {
 const char *const config_keys[] = {
 	"interval", "threshold-us", "stalls-per-window", "stalled-ms-per-s", "bad-windows",
 	"history-windows", "cooldown", "max-changes-per-hour", "switch-back-quiet",
-	"mode", "apply", "target", "switch-back", "connect", "state-dir", "audit-log", "listen",
-	"web-config", "metrics-detail", "include", "exclude", NULL,
+	"mode", "apply", "live-fallback", "target", "switch-back", "connect", "state-dir", "audit-log",
+	"listen", "web-config", "metrics-detail", "include", "exclude", NULL,
 };
 
 static int set_mode(struct agent_config *c, const char *v)
@@ -103,12 +105,17 @@ static int set_mode(struct agent_config *c, const char *v)
 
 static int set_apply(struct agent_config *c, const char *v)
 {
-	if (!strcmp(v, "next-boot"))
-		c->save_restore = false;
-	else if (!strcmp(v, "save-restore"))
-		c->save_restore = true;
-	else
+	return apply_strategy_parse(v, &c->apply) ? 0 : -1;
+}
+
+/* Only what needs no live support can stand in for it. */
+static int set_live_fallback(struct agent_config *c, const char *v)
+{
+	enum apply_strategy s;
+
+	if (!apply_strategy_parse(v, &s) || s == APPLY_LIVE)
 		return -1;
+	c->live_fallback = s;
 	return 0;
 }
 
@@ -118,6 +125,8 @@ static int set_other(struct agent_config *c, const char *key, const char *v)
 		return set_mode(c, v);
 	if (!strcmp(key, "apply"))
 		return set_apply(c, v);
+	if (!strcmp(key, "live-fallback"))
+		return set_live_fallback(c, v);
 	if (!strcmp(key, "target"))
 		return adapt_target_parse(v, &c->adapt.target) ? 0 : -2;
 	if (!strcmp(key, "switch-back"))

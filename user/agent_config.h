@@ -8,13 +8,17 @@
 #include <stdint.h>
 
 #include "../policy/adapt.h"
+#include "apply_strategy.h"
 
 #define CONFIG_MAX_GLOBS 32
 
 struct agent_config {
 	struct adapt_config adapt;
 	bool enforce;                  /* false = dry-run (the default) */
-	bool save_restore;             /* apply strategy; false = next boot */
+	enum apply_strategy apply;     /* how an enforced change reaches QEMU
+	                                  (default live) */
+	enum apply_strategy live_fallback;   /* where live cannot: next-boot
+	                                        (default) or save-restore */
 	uint32_t interval_s;
 	uint32_t threshold_us;         /* stall threshold handed to the BPF side */
 	char uri[256];                 /* "" = libvirt default */

@@ -58,26 +58,6 @@ static const char *io_str(enum io_mode m)
 	return io_mode_name(m) ? io_mode_name(m) : "default";
 }
 
-static const char *const strategy_names[] = {
-	[APPLY_NEXT_BOOT] = "next-boot", [APPLY_SAVE_RESTORE] = "save-restore",
-	[APPLY_LIVE] = "live",
-};
-
-const char *apply_strategy_name(enum apply_strategy s)
-{
-	return strategy_names[s];
-}
-
-bool apply_strategy_parse(const char *s, enum apply_strategy *out)
-{
-	for (size_t i = 0; i < sizeof(strategy_names) / sizeof(strategy_names[0]); i++)
-		if (!strcmp(s, strategy_names[i])) {
-			*out = (enum apply_strategy)i;
-			return true;
-		}
-	return false;
-}
-
 static const char *state_dir(const struct apply *a)
 {
 	return a->req->state_dir ? a->req->state_dir : AIOGUARD_STATE_DIR;
@@ -183,6 +163,20 @@ out:
 	return ret;
 }
 
+/* The domain cannot be switched live: refuse, or use the fallback (the
+ * agent's), saying why. */
+static int live_unsupported(struct apply *a, const char *why)
+{
+	if (!a->req->live_fallback)
+		return say(a->res, "%s: cannot switch live: %s; nothing changed (--apply save-restore or next-boot work)",
+			   a->req->domain, why);
+	a->res->strategy = a->req->fallback;
+	snprintf(a->res->live_detail, sizeof(a->res->live_detail), "not live (%.400s)", why);
+	if (a->res->strategy == APPLY_NEXT_BOOT)
+		a->live_change = false;
+	return 0;
+}
+
 /* --apply live: a swap a killed aioguard left half done is put back first,
  * then the domain must support the swap at all; the mode QEMU runs is the
  * recorded one (libvirt's live XML keeps what QEMU started with). */
@@ -196,8 +190,7 @@ static int prepare_live_swap(struct apply *a)
 		return say(a->res, "%s: a live switch left half done could not be put back: %s; nothing changed",
 			   a->req->domain, why);
 	if (live_probe(a->dom, why, sizeof(why)) < 0)
-		return say(a->res, "%s: cannot switch live: %s; nothing changed (--apply save-restore or next-boot work)",
-			   a->req->domain, why);
+		return live_unsupported(a, why);
 	live_state_get_io(state_dir(a), a->dom, a->req->target, &a->live_old_io);
 	a->live_change = !same_aio(a->live_old_io, a->req->io);
 	return 0;
@@ -555,7 +548,7 @@ static int apply_live_change(struct apply *a)
 {
 	if (!a->live_change)
 		return 0;
-	return a->req->strategy == APPLY_LIVE ? live_switch(a) : save_restore(a);
+	return a->res->strategy == APPLY_LIVE ? live_switch(a) : save_restore(a);
 }
 
 static void say_done(struct apply *a)
@@ -566,7 +559,7 @@ static void say_done(struct apply *a)
 
 	char *live = NULL;
 
-	if (res->live && a->req->strategy == APPLY_LIVE)
+	if (res->live && res->strategy == APPLY_LIVE)
 		when = live = xasprintf("now, live: %s; libvirt's live XML keeps io='%s'%s",
 					res->live_detail, io_str(a->live_xml_io),
 					persistent ? "; and at next boot" : "");
@@ -574,8 +567,9 @@ static void say_done(struct apply *a)
 		when = persistent ? "now via save/restore, and at next boot" : "now via save/restore";
 	else if (a->not_running)
 		when = "next boot; domain not running, nothing to restart";
-	say(res, "%s: io %s → %s (%s); backup: %s", a->req->target, io_str(res->old_io),
-	    io_str(a->req->io), when, res->backup_path);
+	say(res, "%s: io %s → %s (%s%s%s); backup: %s", a->req->target, io_str(res->old_io),
+	    io_str(a->req->io), when, res->strategy != a->req->strategy ? "; " : "",
+	    res->strategy != a->req->strategy ? res->live_detail : "", res->backup_path);
 	free(live);
 }
 
@@ -586,6 +580,7 @@ int apply_set_io(virConnectPtr conn, const struct apply_request *req, struct app
 
 	memset(res, 0, sizeof(*res));
 	res->new_io = req->io;
+	res->strategy = req->strategy;
 	if (open_domain(&a) < 0)
 		goto out;
 	a.new_xml = rewrite_xml(&a, a.old_def, "", &res->old_io);

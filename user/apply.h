@@ -14,25 +14,16 @@
 #include <libvirt/libvirt.h>
 
 #include "../policy/facts.h"
-
-enum apply_strategy {
-	APPLY_NEXT_BOOT,     /* persistent definition only */
-	APPLY_SAVE_RESTORE,  /* and now: save the running domain to disk and
-	                        restore it with the new XML (guest sees a pause) */
-	APPLY_LIVE,          /* and now: swap QEMU's file nodes (live.h); the
-	                        guest keeps running; the mode is recorded under
-	                        state_dir (libvirt's live XML keeps the old io) */
-};
-
-/* "next-boot", "save-restore", "live" */
-const char *apply_strategy_name(enum apply_strategy s);
-bool apply_strategy_parse(const char *s, enum apply_strategy *out);
+#include "apply_strategy.h"
 
 struct apply_request {
 	const char *domain;        /* libvirt name */
 	const char *target;        /* <target dev=…> */
 	enum io_mode io;           /* the mode to set */
 	enum apply_strategy strategy;
+	bool live_fallback;        /* APPLY_LIVE where the domain cannot: use
+	                              fallback instead of refusing */
+	enum apply_strategy fallback;
 	const char *backup_dir;    /* created 0700 if missing; save files go here too */
 	const char *state_dir;     /* live records (APPLY_LIVE); NULL: the default */
 	bool dry_run;              /* print the diff, change nothing */
@@ -44,7 +35,9 @@ struct apply_result {
 	bool live;                 /* the running domain now uses the new mode */
 	enum io_mode old_io, new_io;
 	char backup_path[PATH_MAX];  /* "" when no backup was written */
-	char live_detail[512];     /* APPLY_LIVE: the swap's QMP steps and times */
+	enum apply_strategy strategy;  /* the one used (live_fallback: maybe fallback) */
+	char live_detail[512];         /* APPLY_LIVE: the swap's steps; after a
+	                                  fallback: why live could not be used */     /* APPLY_LIVE: the swap's QMP steps and times */
 	char message[1024];        /* one line: the outcome, or what failed and
 	                              what was rolled back */
 };

@@ -9,6 +9,7 @@
 
 #include "../policy/advise.h"
 #include "commands.h"
+#include "config.h"
 #include "host.h"
 #include "inventory.h"
 #include "util.h"
@@ -42,6 +43,10 @@ static void usage(FILE *out)
 		"  -c, --connect URI   libvirt URI (default: libvirt's default, e.g. qemu:///system)\n"
 		"  -d, --domain NAME   only this domain\n"
 		"  -j, --json          one JSON document (schema in README.md)\n"
+		"  -s, --state-dir DIR where live switches are recorded (default\n"
+		"                      " AIOGUARD_STATE_DIR "): a disk switched with\n"
+		"                      set-io --apply live shows the mode QEMU runs, with\n"
+		"                      what libvirt's live XML still says beside it\n"
 		"  -h, --help          this text\n"
 		"\n"
 		"Nothing is changed; use 'aioguard set-io' to apply a recommendation.\n");
@@ -66,6 +71,9 @@ static json_object *disk_json(const struct advised *a)
 	json_object_object_add(o, "cache", json_string_or_null(d->cache));
 	json_object_object_add(o, "io", json_string_or_null(io_mode_name(d->io)));
 	json_object_object_add(o, "io_next_boot", json_string_or_null(io_mode_name(d->io_next_boot)));
+	json_object_object_add(o, "io_live_xml", d->domain_active ?
+			       json_string_or_null(io_mode_name(d->io_xml)) : NULL);
+	json_object_object_add(o, "io_switched_live", json_object_new_boolean(d->io_live_recorded));
 	json_object_object_add(o, "readonly", json_object_new_boolean(d->readonly));
 	json_object_object_add(o, "active", json_object_new_boolean(d->domain_active));
 	json_object_object_add(o, "image", json_object_new_string(image_state_name(d->image.state)));
@@ -119,6 +127,15 @@ static void put_cell(const char *s, int width, bool last)
 		printf("%*s", width - n + 2, "");
 }
 
+/* The mode QEMU runs; after a live switch, what libvirt's XML says too. */
+static const char *io_cell(const struct disk *d, char *buf, size_t size)
+{
+	if (!d->io_live_recorded || d->io_xml == d->io)
+		return io_mode_name(d->io);
+	snprintf(buf, size, "%s (live; XML: %s)", dash(io_mode_name(d->io)), dash(io_mode_name(d->io_xml)));
+	return buf;
+}
+
 /* An aligned table: column widths from the data, the reason last and whole. */
 static void print_table(const struct advised *v, size_t n)
 {
@@ -137,8 +154,9 @@ static void print_table(const struct advised *v, size_t n)
 		for (size_t i = 0; i < n; i++) {
 			const struct disk *d = v[i].disk;
 			const struct advice *a = &v[i].advice;
+			char io[64];
 			const char *row[NCOLS] = {d->domain, d->target, disk_type_name(d->type), d->source,
-						  d->format, d->cache, io_mode_name(d->io), sparse_word(a),
+						  d->format, d->cache, io_cell(d, io, sizeof(io)), sparse_word(a),
 						  io_mode_name(a->recommended), a->reason};
 			memcpy(cols, row, sizeof(cols));
 			for (int c = 0; c < NCOLS; c++) {
@@ -157,6 +175,7 @@ int cmd_advise(int argc, char **argv)
 		{"connect", required_argument, NULL, 'c'},
 		{"domain", required_argument, NULL, 'd'},
 		{"json", no_argument, NULL, 'j'},
+		{"state-dir", required_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -164,11 +183,12 @@ int cmd_advise(int argc, char **argv)
 	bool json = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:d:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:d:js:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': uri = optarg; break;
 		case 'd': only = optarg; break;
 		case 'j': json = true; break;
+		case 's': inventory_set_state_dir(optarg); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "agent.h"
+#include "inventory.h"
 #include "commands.h"
 #include "config.h"
 #include "events.h"
@@ -72,9 +73,16 @@ static void usage(FILE *out)
 		"      --dry-run                decide and log only (default)\n"
 		"      --enforce                apply decisions, as 'aioguard set-io' does:\n"
 		"                               backup, validated define, rollback on failure\n"
-		"      --apply next-boot|save-restore\n"
-		"                               next-boot (default): persistent XML only;\n"
+		"      --apply live|next-boot|save-restore\n"
+		"                               live (default): also the running QEMU, without\n"
+		"                               pausing the guest (its file nodes swapped through\n"
+		"                               QMP; libvirt taints the domain 'custom-monitor');\n"
+		"                               next-boot: persistent XML only;\n"
 		"                               save-restore: also the running QEMU (pauses the guest)\n"
+		"      --live-fallback next-boot|save-restore\n"
+		"                               where a domain cannot be switched live (QEMU < 6.1,\n"
+		"                               libvirt not in -blockdev mode, nodes made after\n"
+		"                               QEMU's start) (default next-boot)\n"
 		"      --interval S             window length (default %u)\n"
 		"      --threshold-us N         a submission this long is a stall (default %u)\n"
 		"      --target threads|io_uring|auto\n"
@@ -350,13 +358,15 @@ static int start(struct run *r)
 	if (libvirt_connect(r) < 0)
 		return log_err("cannot connect to libvirt at %s: %s",
 			       r->a.cfg.uri[0] ? r->a.cfg.uri : "(default URI)", virt_last_error()), -1;
+	inventory_set_state_dir(r->a.cfg.state_dir);
+	agent_repair_live(&r->a);
 	agent_refresh(&r->a);
 	observer_read(r->a.obs, &r->a.prev);
 	if (privs_drop_after_attach() < 0 || start_metrics(r) < 0)
 		return -1;
 	fprintf(stderr, "aioguard: running (%s, apply %s, target %s), %zu disks watched; attached: %s\n",
 		r->a.cfg.enforce ? "enforce" : "dry-run",
-		r->a.cfg.save_restore ? "save-restore" : "next-boot",
+		apply_strategy_name(r->a.cfg.apply),
 		adapt_target_name(r->a.cfg.adapt.target), r->a.ndisks, observer_hooks(r->a.obs));
 	warn_target(&r->a);
 	return 0;

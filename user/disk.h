@@ -26,6 +26,10 @@ struct disk {
 	enum io_mode io;         /* <driver io=…> QEMU runs now (live XML of a
 	                            running domain), IO_MODE_UNSET when absent */
 	enum io_mode io_next_boot; /* same in the persistent XML */
+	enum io_mode io_xml;     /* what the live XML says: differs from io after
+	                            a live switch (set-io --apply live), which
+	                            libvirt does not know of */
+	bool io_live_recorded;   /* io comes from aioguard's live record */
 	bool readonly;           /* <readonly/> (cdroms count as read-only) */
 	enum opt_out opted_out;  /* the operator's aioguard metadata says mode="off",
 	                            for the domain or this disk, in the live or

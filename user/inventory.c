@@ -17,6 +17,8 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "config.h"
+#include "live_state.h"
 #include "util.h"
 #include "virt.h"
 #include "xmledit.h"
@@ -198,6 +200,7 @@ static void read_disk(virConnectPtr conn, const xmlNode *node, const char *domai
 	if (!io_mode_parse(io, &d->io))
 		d->io = IO_MODE_UNSET;   /* libvirt validates io; unknown is not ours to judge */
 	d->io_next_boot = d->io;
+	d->io_xml = d->io;
 	d->readonly = child(node, "readonly") || d->device == DISK_DEVICE_CDROM;
 	read_source(conn, node, d);
 	if (inspect)
@@ -389,6 +392,26 @@ static void read_persistent(virDomainPtr dom, struct disk_list *l, size_t first)
 	free(xml);
 }
 
+static const char *live_state_dir = AIOGUARD_STATE_DIR;
+
+void inventory_set_state_dir(const char *state_dir)
+{
+	live_state_dir = state_dir;
+}
+
+/* libvirt's live XML keeps the io QEMU started with; after a live switch
+ * aioguard's record says what QEMU runs. */
+static void read_live_records(virDomainPtr dom, struct disk_list *l, size_t first)
+{
+	for (size_t i = first; i < l->n; i++) {
+		struct disk *x = &l->v[i];
+
+		x->io_xml = x->io;
+		if (x->target && live_state_get_io(live_state_dir, dom, x->target, &x->io))
+			x->io_live_recorded = true;
+	}
+}
+
 static int collect_domain(virConnectPtr conn, virDomainPtr dom, bool inspect, struct disk_list *out)
 {
 	size_t first = out->n;
@@ -413,6 +436,8 @@ static int collect_domain(virConnectPtr conn, virDomainPtr dom, bool inspect, st
 	}
 	if (active && virDomainIsPersistent(dom) == 1)
 		read_persistent(dom, out, first);
+	if (active)
+		read_live_records(dom, out, first);
 	return 0;
 }
 

@@ -33,6 +33,11 @@ enum inventory_flags {
 int inventory_collect(virConnectPtr conn, const char *only, unsigned flags,
 		      struct disk_list *out);
 
+/* Where the live switch records the mode QEMU runs (live_state.h); the
+ * disks of running domains report it as their io. Default: the built-in
+ * state directory. */
+void inventory_set_state_dir(const char *state_dir);
+
 /* PID of the QEMU process of a running domain, 0 when not found. */
 pid_t inventory_qemu_pid(virDomainPtr dom);
 
