@@ -38,6 +38,7 @@ struct apply {
 	bool live_change;          /* save-restore or live, and the running domain needs it */
 	enum io_mode live_old_io;  /* what the running QEMU has (live: recorded) */
 	enum io_mode live_xml_io;  /* what libvirt's live XML says */
+	char repaired[256];        /* what live_repair put back first, or "" */
 	bool not_running;          /* save-restore asked, but nothing runs */
 };
 
@@ -186,9 +187,13 @@ static int prepare_live_swap(struct apply *a)
 
 	if (prepare_live(a) < 0 || a->not_running)
 		return a->not_running ? 0 : -1;
-	if (live_repair(a->dom, state_dir(a), why, sizeof(why)) < 0)
+	int repaired = live_repair(a->dom, state_dir(a), why, sizeof(why));
+
+	if (repaired < 0)
 		return say(a->res, "%s: a live switch left half done could not be put back: %s; nothing changed",
 			   a->req->domain, why);
+	if (repaired > 0)
+		snprintf(a->repaired, sizeof(a->repaired), "%.200s; ", why);
 	if (live_probe(a->dom, why, sizeof(why)) < 0)
 		return live_unsupported(a, why);
 	live_state_get_io(state_dir(a), a->dom, a->req->target, &a->live_old_io);
@@ -567,8 +572,8 @@ static void say_done(struct apply *a)
 		when = persistent ? "now via save/restore, and at next boot" : "now via save/restore";
 	else if (a->not_running)
 		when = "next boot; domain not running, nothing to restart";
-	say(res, "%s: io %s → %s (%s%s%s); backup: %s", a->req->target, io_str(res->old_io),
-	    io_str(a->req->io), when, res->strategy != a->req->strategy ? "; " : "",
+	say(res, "%s: io %s → %s (%s%s%s%s); backup: %s", a->req->target, io_str(res->old_io),
+	    io_str(a->req->io), a->repaired, when, res->strategy != a->req->strategy ? "; " : "",
 	    res->strategy != a->req->strategy ? res->live_detail : "", res->backup_path);
 	free(live);
 }

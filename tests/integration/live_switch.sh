@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# set-io --apply live against a real libvirtd and a running QEMU (KVM, or
+# TCG where there is none): a sparse qcow2 (vda) and a qcow2 on a backing
+# file (vdb), both io='native', on a loop-mounted ext4, writes in flight.
+# Scenarios (arguments; all when none):
+#   swap     the domain never leaves 'running'; QEMU's threads submit vda's
+#            writes through the pool afterwards (the observer sees
+#            pwritev/pwrite64 and no io_submit; before: io_submit); data
+#            written before, during and after reads back; the chain's base
+#            still reads; the persistent XML says threads; advise reports
+#            the live mode; qemu-img check clean after shutdown
+#   refused  the image made immutable: the reopen is refused, the original
+#            node stays, the persistent XML is rolled back, vda still writes
+#   killed   set-io killed after each step of the swap: the next set-io
+#            (or the agent's start) puts the node back, then switches
+#   agent    the agent, --enforce --apply live, switches the stalling vda
+#            live: the domain stays running, the audit says apply live
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+need_root
+make_workdir
+loopfs_make ext4 1024
+libvirtd_start
+source "$(dirname "$0")/agent_lib.sh"
+
+DOM=aioguard-live-$$
+STATE=$WORKDIR/state
+
+qmp() { virsh -c "$URI" qemu-monitor-command "$DOM" "$1"; }
+node_names() {
+	qmp '{"execute":"query-named-block-nodes","arguments":{"flat":true}}' |
+		python3 -c 'import json,sys; print(" ".join(sorted(n["node-name"] for n in json.load(sys.stdin)["return"])))'
+}
+qemu_pid() { cat "/run/libvirt/qemu/$DOM.pid"; }
+
+live_domain() {
+	rm -f "$LOOP_MNT"/*.qcow2 "$WORKDIR/write-offset"
+	qemu-img create -q -f qcow2 "$LOOP_MNT/sparse.qcow2" 2G
+	qemu-img create -q -f qcow2 "$LOOP_MNT/base.qcow2" 256M
+	qemu-io -f qcow2 "$LOOP_MNT/base.qcow2" -c "write -P 0x22 0 4M" >/dev/null
+	qemu-img create -q -f qcow2 -b "$LOOP_MNT/base.qcow2" -F qcow2 "$LOOP_MNT/top.qcow2" 256M
+	domain_define_start "$DOM" "$(domain_xml "$DOM" \
+		"$(file_disk "$LOOP_MNT/sparse.qcow2" vda qcow2 native)" \
+		"$(file_disk "$LOOP_MNT/top.qcow2" vdb qcow2 native)")"
+	virsh -c "$URI" dumpxml --inactive "$DOM" >"$WORKDIR/before.xml"
+	NODES_BEFORE=$(node_names)
+}
+
+set_io_live() {
+	"$AIOGUARD" set-io -c "$URI" --apply live --backup-dir "$STATE/backups" \
+		--state-dir "$STATE" "$DOM" "$@"
+}
+
+# The domain's state every 20 ms until told to stop: a live switch must
+# never show anything but 'running'.
+watch_domstate() {
+	rm -f "$WORKDIR/stop-domstate" "$WORKDIR/domstate"
+	while [ ! -e "$WORKDIR/stop-domstate" ]; do
+		virsh -q -c "$URI" domstate "$DOM" >>"$WORKDIR/domstate" 2>&1
+		sleep 0.02
+	done &
+	DOMSTATE_PID=$!
+	at_exit "touch '$WORKDIR/stop-domstate'"
+}
+domstate_always_running() {
+	touch "$WORKDIR/stop-domstate"
+	wait "$DOMSTATE_PID" || true
+	local other
+	other=$(grep -v '^running$' "$WORKDIR/domstate" | grep -v '^$' | sort | uniq -c || true)
+	[ -z "$other" ] || fail "the domain left 'running': $other"
+	echo "  domstate: running in all $(grep -c '^running$' "$WORKDIR/domstate") samples"
+}
+
+# syscalls_of TARGET: the syscalls the observer saw QEMU make for that disk
+# over 3 s of writes, as "name:submits" (needs the writer running).
+syscalls_of() {
+	timeout 30 "$AIOGUARD" watch -c "$URI" --json --interval 1 --duration 3 2>/dev/null |
+		python3 -c '
+import json, sys
+seen = {}
+for line in sys.stdin:
+    e = json.loads(line)
+    if e.get("type") == "disk" and e.get("domain") == sys.argv[1] and e.get("target") == sys.argv[2]:
+        seen[e["syscall"]] = seen.get(e["syscall"], 0) + e["submits"]
+print(" ".join(f"{k}:{v}" for k, v in sorted(seen.items())))' "$DOM" "$1"
+}
+
+# read_back IMAGE PATTERN OFFSET LEN: offline, after QEMU is gone
+read_back() {
+	local out
+	out=$(qemu-io -r -f qcow2 "$1" -c "read -P $2 $3 $4")
+	[[ "$out" != *"verification failed"* ]] || fail "$1: pattern $2 at $3+$4 does not read back: $out"
+	[[ "$out" == *"read "* ]] || fail "$1: read $3+$4 failed: $out"
+}
+
+# Flushed, then QEMU killed (the domain has no guest OS to shut down):
+# what QEMU acknowledged is on disk.
+stop_domain() {
+	qemu_io "$DOM" 0 "flush" >/dev/null
+	qemu_io "$DOM" 1 "flush" >/dev/null
+	virsh -q -c "$URI" destroy "$DOM" >/dev/null
+}
+
+check_images() {
+	local img
+	for img in sparse top base; do
+		qemu-img check -q "$LOOP_MNT/$img.qcow2" || fail "qemu-img check of $img.qcow2 is not clean"
+	done
+	echo "  qemu-img check: sparse, top, base clean"
+}
+
+scenario_swap() {
+	say "swap: vda (sparse qcow2) and vdb (backing chain) native -> threads, writes in flight"
+	live_domain
+	qemu_io "$DOM" 0 "write -P 0x11 1900M 16M" >/dev/null
+	start_writes
+	local before
+	before=$(syscalls_of vda)
+	echo "  before, vda: $before"
+	[[ " $before" == *" io_submit:"* ]] || fail "vda on native shows no io_submit before the switch: $before"
+	watch_domstate
+	set_io_live vda threads >"$WORKDIR/set-io.out" || fail "set-io --apply live vda failed"
+	tail -1 "$WORKDIR/set-io.out" | sed 's/^/  /'
+	set_io_live vdb threads >"$WORKDIR/set-io-b.out" || fail "set-io --apply live vdb failed"
+	tail -1 "$WORKDIR/set-io-b.out" | sed 's/^/  /'
+	grep -q "2 file nodes swapped to aio=threads" "$WORKDIR/set-io-b.out" || fail "vdb: both layers not swapped"
+	local after
+	after=$(syscalls_of vda)
+	domstate_always_running
+	echo "  after, vda: $after"
+	[[ " $after" != *" io_submit:"* ]] || fail "vda still submits with io_submit after the live switch: $after"
+	[[ " $after" =~ \ (pwritev|pwrite64|pwritev2): ]] || fail "no pool writes on vda after the switch: $after"
+	stop_writes
+	qemu_io "$DOM" 0 "write -P 0x33 1950M 16M" >/dev/null
+	qemu_io "$DOM" 1 "write -P 0x44 8M 4M" >/dev/null
+	[ "$(node_names)" = "$NODES_BEFORE" ] || fail "QEMU's nodes changed: $(node_names), before: $NODES_BEFORE"
+	[ "$(disk_io "$URI" "$DOM" vda --inactive)" = threads ] || fail "persistent XML of vda is not threads"
+	[ "$(disk_io "$URI" "$DOM" vdb --inactive)" = threads ] || fail "persistent XML of vdb is not threads"
+	"$AIOGUARD" advise -c "$URI" --domain "$DOM" --state-dir "$STATE" --json >"$WORKDIR/advise.json"
+	python3 - "$WORKDIR/advise.json" <<'PY'
+import json, sys
+disks = {d["target"]: d for d in json.load(open(sys.argv[1]))["disks"]}
+for t in ("vda", "vdb"):
+    d = disks[t]
+    assert d["io"] == "threads" and d["io_live_xml"] == "native" and d["io_switched_live"] is True, d
+    assert d["io_next_boot"] == "threads", d
+print("  advise: io threads (live XML: native), next boot threads")
+PY
+	local done_mb
+	done_mb=$(cat "$WORKDIR/write-offset")
+	stop_domain
+	read_back "$LOOP_MNT/sparse.qcow2" 0x11 1900M 16M
+	read_back "$LOOP_MNT/sparse.qcow2" 7 0 "${done_mb}M"
+	read_back "$LOOP_MNT/sparse.qcow2" 0x33 1950M 16M
+	read_back "$LOOP_MNT/top.qcow2" 0x22 0 4M
+	read_back "$LOOP_MNT/top.qcow2" 0x44 8M 4M
+	echo "  read back: before (16 MiB), during ($done_mb MiB), after (16 MiB); vdb's base and new writes"
+	check_images
+	remove_domain
+}
+
+scenario_refused() {
+	say "refused: image immutable -> the reopen is refused, original node back, XML rolled back"
+	live_domain
+	chattr +i "$LOOP_MNT/sparse.qcow2" || fail "chattr +i failed"
+	at_exit "chattr -i '$LOOP_MNT/sparse.qcow2'"
+	local rc=0
+	set_io_live vda threads >/dev/null 2>"$WORKDIR/refused.err" || rc=$?
+	chattr -i "$LOOP_MNT/sparse.qcow2"
+	echo "  set-io (exit $rc): $(cat "$WORKDIR/refused.err")"
+	[ "$rc" -eq 1 ] || fail "set-io exited $rc on a refused reopen"
+	grep -q "live switch of vda failed: .*refused" "$WORKDIR/refused.err" || fail "the message does not say what failed"
+	grep -q "persistent XML restored" "$WORKDIR/refused.err" || fail "the message does not say the XML was rolled back"
+	virsh -c "$URI" dumpxml --inactive "$DOM" >"$WORKDIR/now.xml"
+	same_xml "$WORKDIR/now.xml" "$WORKDIR/before.xml" || fail "persistent XML not rolled back"
+	[ "$(node_names)" = "$NODES_BEFORE" ] || fail "QEMU's nodes differ: $(node_names)"
+	qemu_io "$DOM" 0 "write -P 0x55 0 4M" >/dev/null
+	[ "$(virsh -q -c "$URI" domstate "$DOM")" = running ] || fail "domain not running"
+	"$AIOGUARD" advise -c "$URI" --domain "$DOM" --state-dir "$STATE" --json |
+		python3 -c 'import json,sys; d=[d for d in json.load(sys.stdin)["disks"] if d["target"]=="vda"][0]; assert d["io"]=="native" and not d["io_switched_live"], d'
+	stop_domain
+	read_back "$LOOP_MNT/sparse.qcow2" 0x55 0 4M
+	check_images
+	remove_domain
+}
+
+# kill_at STEP REPAIRER: set-io killed after STEP QMP steps of the swap;
+# REPAIRER (set-io or agent) puts the node back.
+kill_at() {
+	say "killed after step $1 of the swap; repaired by $2"
+	live_domain
+	start_writes
+	local rc=0
+	AIOGUARD_TEST_LIVE_KILL_AT_STEP=$1 set_io_live vda threads >/dev/null 2>&1 || rc=$?
+	[ "$rc" -eq 137 ] || fail "set-io was not killed at step $1 (exit $rc)"
+	echo "  nodes after the kill: $(node_names)"
+	if [ "$2" = agent ]; then
+		run_agent --dry-run
+		grep -q "$DOM: 1 file node of an interrupted live switch put back" "$WORKDIR/agent.err" ||
+			{ cat "$WORKDIR/agent.err"; fail "the agent did not put the node back at start"; }
+		stop_agent
+		[ "$(node_names)" = "$NODES_BEFORE" ] || fail "nodes after the agent's repair: $(node_names)"
+		set_io_live vda threads >"$WORKDIR/again.out" || fail "set-io after the repair failed"
+	else
+		set_io_live vda threads >"$WORKDIR/again.out" || fail "set-io after the kill failed"
+		grep -q "1 file node of an interrupted live switch put back" "$WORKDIR/again.out" ||
+			fail "set-io did not say it put the node back: $(tail -1 "$WORKDIR/again.out")"
+	fi
+	tail -1 "$WORKDIR/again.out" | sed 's/^/  /'
+	[ "$(node_names)" = "$NODES_BEFORE" ] || fail "nodes after the repair and switch: $(node_names)"
+	[ "$(virsh -q -c "$URI" domstate "$DOM")" = running ] || fail "domain not running"
+	local after
+	after=$(syscalls_of vda)
+	echo "  after, vda: $after"
+	[[ " $after" != *" io_submit:"* ]] || fail "vda still submits with io_submit: $after"
+	stop_writes
+	local done_mb
+	done_mb=$(cat "$WORKDIR/write-offset")
+	stop_domain
+	read_back "$LOOP_MNT/sparse.qcow2" 7 0 "${done_mb}M"
+	check_images
+	remove_domain
+}
+
+scenario_killed() {
+	kill_at 2 set-io    # format node on the temporary node
+	kill_at 3 agent     # ... and the storage node deleted
+	kill_at 4 set-io    # storage node added again with the new aio
+}
+
+scenario_agent() {
+	say "agent --enforce --apply live: switches the stalling vda without pausing it"
+	live_domain
+	run_agent --enforce --apply live --cooldown 0
+	watch_domstate
+	start_writes
+	wait_audit applied 120
+	domstate_always_running
+	stop_writes
+	local line
+	line=$(grep '"result":"applied"' "$WORKDIR/audit.jsonl" | head -1)
+	[[ "$line" == *'"apply":"live"'* ]] || fail "not applied live: $line"
+	echo "  $(grep -o '"message":"[^"]*"' <<<"$line")"
+	stop_agent
+	[ "$(disk_io "$URI" "$DOM" vda --inactive)" = threads ] || fail "persistent XML of vda is not threads"
+	"$AIOGUARD" advise -c "$URI" --domain "$DOM" --state-dir "$STATE" --json |
+		python3 -c 'import json,sys; d=[d for d in json.load(sys.stdin)["disks"] if d["target"]=="vda"][0]; assert d["io"]=="threads" and d["io_switched_live"], d'
+	stop_domain
+	check_images
+	remove_domain
+}
+
+for s in "${@:-swap refused killed agent}"; do
+	for one in $s; do "scenario_$one"; done
+done
+echo "PASS"
