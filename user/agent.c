@@ -332,6 +332,69 @@ static void audit_decision(struct agent *a, struct agent_disk *d, const struct a
 	free(line);
 }
 
+/* ---- verifying a live switch ------------------------------------------- */
+
+/* QEMU cannot be asked which aio a file node has: the observer must see
+ * the disk's submissions move (io_submit stops, the pool's writes or
+ * io_uring_enter start). */
+static void expect_live_switch(struct agent_disk *d, const struct apply_result *res)
+{
+	if (!res->live || res->strategy != APPLY_LIVE)
+		return;
+	d->live_verify_since = mono_clock_s();
+	d->live_from = res->old_io;
+	d->live_to = res->new_io;
+}
+
+static void audit_live_verify(struct agent *a, const struct agent_disk *d, uint64_t old_way,
+			      uint64_t new_way)
+{
+	const char *result = old_way ? "contradicted" : "confirmed";
+	json_object *o = json_object_new_object();
+	char *line = xasprintf("live switch %s %s/%s: %s -> %s: the observer saw %llu submissions the old way, %llu the new",
+			       result, d->domain, d->target, io_label(d->live_from), io_label(d->live_to),
+			       (unsigned long long)old_way, (unsigned long long)new_way);
+
+	json_add_str(o, "type", "live_verify");
+	json_add_double(o, "ts", wall_clock_s());
+	json_add_str(o, "domain", d->domain);
+	json_add_str(o, "target", d->target);
+	json_add_str(o, "from", io_label(d->live_from));
+	json_add_str(o, "to", io_label(d->live_to));
+	json_add_u64(o, "old_way_submits", old_way);
+	json_add_u64(o, "new_way_submits", new_way);
+	json_add_str(o, "result", result);
+	if (a->events)
+		event_emit(a->events, json_object_get(o));
+	audit_log_write(a->audit, o, line);
+	log_err("%s", line);
+	free(line);
+}
+
+/* One window opened after the switch, with I/O on the disk, decides. */
+static void verify_live_switch(struct agent *a, struct agent_disk *d,
+			       const struct agg_interval *rows, size_t n)
+{
+	uint64_t old_way = 0, new_way = 0;
+
+	if (!d->live_verify_since || a->window_start < d->live_verify_since)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t sc = rows[i].key.syscall;
+
+		if (rows[i].key.dev != d->dev || rows[i].key.ino != d->ino)
+			continue;
+		if (agg_blocks_guest(sc, d->live_from, true) && !agg_blocks_guest(sc, d->live_to, true))
+			old_way += rows[i].submits;
+		else if (agg_blocks_guest(sc, d->live_to, true))
+			new_way += rows[i].submits;
+	}
+	if (!old_way && !new_way)
+		return;   /* no I/O yet */
+	audit_live_verify(a, d, old_way, new_way);
+	d->live_verify_since = 0;
+}
+
 static void act(struct agent *a, struct agent_disk *d, const struct adapt_window *w, uint32_t n,
 		const struct adapt_decision *dec, double evidence_at)
 {
@@ -356,6 +419,7 @@ static void act(struct agent *a, struct agent_disk *d, const struct adapt_window
 	if (dec->action == ADAPT_SWITCH) {
 		d->last_change_s = now_s();
 		if (result == RESULT_APPLIED) {
+			expect_live_switch(d, &res);
 			a->changes = xrealloc(a->changes, (a->nchanges + 1) * sizeof(*a->changes));
 			a->changes[a->nchanges++] = mono_clock_s();
 		}
@@ -529,6 +593,7 @@ void agent_close_window(struct agent *a)
 		struct adapt_window w;
 		fill_window(d, rows, n, length_ms, &w);
 		push_window(d, &w);
+		verify_live_switch(a, d, rows, n);
 		d->cur = (struct adapt_window){0};
 		d->cur_grew = false;
 		if (d->disk && !a->inventory_dirty)

@@ -41,6 +41,9 @@ struct agent_disk {
 		int result;
 	} switched;
 	const struct disk *disk;       /* in agent.inv; NULL when gone */
+	double live_verify_since;      /* a live switch applied then (monotonic
+	                                  s); 0: nothing to verify */
+	enum io_mode live_from, live_to;
 };
 
 enum { RESULT_APPLIED, RESULT_DRY_RUN, RESULT_FAILED, RESULT_ADVISED, RESULT_UNCHANGED, RESULT_COUNT };

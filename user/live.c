@@ -39,6 +39,7 @@ struct live {
 	double qmp_ms, qmp_max_ms;      /* time in QMP calls, longest call */
 	int calls, steps;
 	bool left_tmp;                  /* a temporary node stays in QEMU */
+	char times[256];                /* each call's time: "add 3.1, reopen 40.2, …" */
 	struct layer layer[MAX_LAYERS];
 	int nlayers;
 };
@@ -93,6 +94,15 @@ static json_object *reply_value(struct live *l, const char *execute, const char 
 	return v;
 }
 
+/* Each call's time, for the message: which step a guest's pause is in. */
+static void note_time(struct live *l, const char *execute, double ms)
+{
+	size_t used = strlen(l->times);
+	const char *name = strncmp(execute, "blockdev-", 9) ? execute : execute + 9;
+
+	snprintf(l->times + used, sizeof(l->times) - used, "%s%s %.1f", used ? ", " : "", name, ms);
+}
+
 /* One command; args is consumed. The reply's "return", or NULL (failf). */
 static json_object *qmp(struct live *l, const char *execute, json_object *args)
 {
@@ -108,6 +118,7 @@ static json_object *qmp(struct live *l, const char *execute, json_object *args)
 	ms = (mono_clock_s() - t0) * 1e3;
 	l->calls++;
 	l->qmp_ms += ms;
+	note_time(l, execute, ms);
 	l->qmp_max_ms = ms > l->qmp_max_ms ? ms : l->qmp_max_ms;
 	if (rc < 0)
 		failf(l, "%s: %s", execute, virt_last_error());
@@ -488,6 +499,7 @@ int live_swap(virDomainPtr dom, const char *target, enum io_mode io, enum io_mod
 		goto out;
 	l.qmp_ms = l.qmp_max_ms = 0;   /* the swap's own calls only */
 	l.calls = 0;
+	l.times[0] = '\0';
 	if (swap_chain(&l, aio, old) < 0) {
 		if (!l.left_tmp)
 			clear_pending(&l);
@@ -497,9 +509,9 @@ int live_swap(virDomainPtr dom, const char *target, enum io_mode io, enum io_mod
 		failf(&l, "QEMU runs aio=%s now, but recording it under %s failed: %m", aio, state_dir);
 		goto out;
 	}
-	snprintf(msg, len, "%d file node%s swapped to aio=%s in %d QMP calls, %.1f ms (longest %.1f ms)",
+	snprintf(msg, len, "%d file node%s swapped to aio=%s in %d QMP calls, %.1f ms (longest %.1f ms: %s ms)",
 		 l.nlayers, l.nlayers == 1 ? "" : "s", aio, l.calls, l.qmp_ms,
-		 l.qmp_max_ms);
+		 l.qmp_max_ms, l.times);
 	rc = 0;
 out:
 	live_free(&l);

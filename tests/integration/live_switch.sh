@@ -14,7 +14,9 @@
 #   killed   set-io killed after each step of the swap: the next set-io
 #            (or the agent's start) puts the node back, then switches
 #   agent    the agent, --enforce --apply live, switches the stalling vda
-#            live: the domain stays running, the audit says apply live
+#            live: the domain stays running, the audit says apply live,
+#            and the observer confirms it (live_verify: pool writes, no
+#            io_submit, in the first window after the switch)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -236,6 +238,16 @@ scenario_agent() {
 	start_writes
 	wait_audit applied 120
 	domstate_always_running
+	# the observer confirms it: the first window after the switch with I/O
+	# on vda saw the pool's writes and no io_submit
+	local i
+	for i in $(seq 300); do
+		grep -q '"type":"live_verify"' "$WORKDIR/audit.jsonl" && break
+		sleep 0.2
+	done
+	grep '"type":"live_verify"' "$WORKDIR/audit.jsonl" | grep -q '"result":"confirmed"' ||
+		{ grep live_verify "$WORKDIR/audit.jsonl"; fail "the observer did not confirm the live switch"; }
+	grep -o '"type":"live_verify".*' "$WORKDIR/audit.jsonl" | sed 's/^/  /'
 	stop_writes
 	local line
 	line=$(grep '"result":"applied"' "$WORKDIR/audit.jsonl" | head -1)
