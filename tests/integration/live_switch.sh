@@ -90,7 +90,7 @@ print(" ".join(f"{k}:{v}" for k, v in sorted(seen.items())))' "$DOM" "$1"
 # read_back IMAGE PATTERN OFFSET LEN: offline, after QEMU is gone
 read_back() {
 	local out
-	out=$(qemu-io -r -f qcow2 "$1" -c "read -P $2 $3 $4")
+	out=$(qemu-io -r -f qcow2 "$1" -c "read -P $2 $3 $4" 2>&1) || fail "$1: qemu-io read failed: $out"
 	[[ "$out" != *"verification failed"* ]] || fail "$1: pattern $2 at $3+$4 does not read back: $out"
 	[[ "$out" == *"read "* ]] || fail "$1: read $3+$4 failed: $out"
 }
@@ -98,9 +98,9 @@ read_back() {
 # Flushed, then QEMU killed (the domain has no guest OS to shut down):
 # what QEMU acknowledged is on disk.
 stop_domain() {
-	qemu_io "$DOM" 0 "flush" >/dev/null
-	qemu_io "$DOM" 1 "flush" >/dev/null
-	virsh -q -c "$URI" destroy "$DOM" >/dev/null
+	qemu_io "$DOM" 0 "flush" >/dev/null || fail "flush of vda failed"
+	qemu_io "$DOM" 1 "flush" >/dev/null || fail "flush of vdb failed"
+	virsh -q -c "$URI" destroy "$DOM" >/dev/null || fail "destroy $DOM failed"
 }
 
 check_images() {
@@ -217,7 +217,7 @@ kill_at() {
 	[[ " $after" != *" io_submit:"* ]] || fail "vda still submits with io_submit: $after"
 	stop_writes
 	local done_mb
-	done_mb=$(cat "$WORKDIR/write-offset")
+	done_mb=$(cat "$WORKDIR/write-offset") || fail "the writer wrote nothing"
 	stop_domain
 	read_back "$LOOP_MNT/sparse.qcow2" 7 0 "${done_mb}M"
 	check_images
