@@ -702,13 +702,13 @@ static void cli_usage_errors(void **state)
 	assert_cli_fails(f, 2, (const char *[]){"set-io", NULL},
 		"aioguard: set-io: expected DOMAIN TARGET MODE (try 'aioguard set-io --help')\n");
 	assert_cli_fails(f, 2, (const char *[]){"set-io", "multi", "vda", "fast", NULL},
-		"aioguard: set-io: unknown io mode 'fast': use native, threads or io_uring\n");
+		"aioguard: set-io: unknown io mode 'fast': use native, threads or io_uring (try 'aioguard set-io --help')\n");
 	assert_cli_fails(f, 2, (const char *[]){"set-io", "--apply", "later", "m", "vda", "native", NULL},
-		"aioguard: set-io: --apply takes next-boot, save-restore or live, not 'later'\n");
+		"aioguard: set-io: --apply takes next-boot, save-restore or live, not 'later' (try 'aioguard set-io --help')\n");
 	assert_cli_fails(f, 2, (const char *[]){"set-io", "--frob", "m", "vda", "native", NULL},
 		"aioguard: set-io: unknown option --frob (try 'aioguard set-io --help')\n");
 	assert_cli_fails(f, 2, (const char *[]){"set-io", "m", "vda", "native", "-b", NULL},
-		"aioguard: set-io: option -b needs a value\n");
+		"aioguard: set-io: option -b needs a value (try 'aioguard set-io --help')\n");
 }
 
 static void cli_failures(void **state)
@@ -717,14 +717,14 @@ static void cli_failures(void **state)
 
 	skip_without_binary();
 	assert_cli_fails(f, 1, (const char *[]){"set-io", "-c", f->uri, "nope", "vda", "native", NULL},
-		"aioguard: no domain named 'nope'\n");
+		"aioguard: set-io: no domain named 'nope'\n");
 	assert_cli_fails(f, 1, (const char *[]){"set-io", "-c", f->uri, "multi", "vdz", "native", NULL},
-		"aioguard: multi: no disk with target dev='vdz'\n");
+		"aioguard: set-io: multi: no disk with target dev='vdz'\n");
 	assert_cli_fails(f, 1, (const char *[]){"set-io", "-c", f->uri, "multi", "vde", "native", NULL},
-		"aioguard: vde: io='native' needs cache='none' or 'directsync', but the disk has cache='writeback'\n");
+		"aioguard: set-io: vde: io='native' needs cache='none' or 'directsync', but the disk has cache='writeback'\n");
 	assert_cli_fails(f, 1, (const char *[]){"set-io", "-c", "test+unix:///default?socket=/nonexistent",
 						"multi", "vda", "native", NULL},
-		"aioguard: cannot connect to libvirt at test+unix:///default?socket=/nonexistent: "
+		"aioguard: set-io: cannot connect to libvirt at test+unix:///default?socket=/nonexistent: "
 		"Failed to connect socket to '/nonexistent': No such file or directory\n");
 }
 

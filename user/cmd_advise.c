@@ -183,20 +183,20 @@ int cmd_advise(int argc, char **argv)
 	bool json = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:d:js:h", opts, NULL)) != -1) {
+	log_set_command("advise");
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:d:js:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': uri = optarg; break;
 		case 'd': only = optarg; break;
 		case 'j': json = true; break;
 		case 's': inventory_set_state_dir(optarg); break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		default: return option_error(c, argv);
 		}
 	}
-	if (optind < argc) {
-		log_err("advise: unexpected argument '%s' (try 'aioguard advise --help')", argv[optind]);
-		return 2;
-	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
 
 	virConnectPtr conn = virt_open(uri);
 	if (!conn)

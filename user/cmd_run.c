@@ -158,21 +158,22 @@ static int load_settings(struct run *r, struct agent_config *c)
 
 	config_defaults(c);
 	optind = 1;
+	opterr = 0;
 	r->config_path = NULL;
-	while ((ch = getopt_long(r->argc, r->argv, "c:vh", opts, NULL)) != -1 && !rc) {
+	while ((ch = getopt_long(r->argc, r->argv, ":c:vh", opts, NULL)) != -1 && !rc) {
 		if (ch == OPT_CONFIG)
 			r->config_path = optarg;
 		else if (ch == 'h')
 			rc = 1;
-		else if (ch == '?')
-			rc = -1;
+		else if (ch == '?' || ch == ':')
+			rc = -option_error(ch, r->argv) / 2;
 	}
 	if (!rc && r->config_path && config_load_file(c, r->config_path, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		rc = -1;
 	}
 	optind = 1;
-	while (!rc && (ch = getopt_long(r->argc, r->argv, "c:vh", opts, NULL)) != -1) {
+	while (!rc && (ch = getopt_long(r->argc, r->argv, ":c:vh", opts, NULL)) != -1) {
 		const char *key = ch >= OPT_KEY_BASE ? config_keys[ch - OPT_KEY_BASE] : NULL;
 		if (ch == 'c')
 			key = "connect";
@@ -185,17 +186,13 @@ static int load_settings(struct run *r, struct agent_config *c)
 		else if (key)
 			rc = config_set(c, key, optarg, err, sizeof(err));
 		if (rc < 0)
-			log_err("--%s", err);
+			usage_error("--%s", err);
 	}
-	if (!rc && optind < r->argc) {
-		log_err("run: unexpected argument '%s' (try 'aioguard run --help')", r->argv[optind]);
-		rc = -1;
-	}
+	if (!rc && optind < r->argc)
+		rc = -usage_error("unexpected argument '%s'", r->argv[optind]) / 2;
 	const char *bad = rc ? NULL : adapt_config_check(&c->adapt);
-	if (bad) {
-		log_err("%s", bad);
-		rc = -1;
-	}
+	if (bad)
+		rc = -usage_error("%s", bad) / 2;
 	free(opts);
 	return rc;
 }
@@ -467,6 +464,7 @@ int cmd_run(int argc, char **argv)
 	struct agent_config cfg;
 	struct sigaction stop = {.sa_handler = on_stop}, hup = {.sa_handler = on_hup};
 
+	log_set_command("run");
 	int rc = load_settings(&r, &cfg);
 	if (rc) {
 		if (rc > 0)

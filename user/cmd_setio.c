@@ -75,6 +75,7 @@ static int parse_args(int argc, char **argv, struct apply_request *req, const ch
 	};
 	int opt;
 
+	log_set_command("set-io");
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":c:a:b:s:nh", opts, NULL)) != -1) {
 		switch (opt) {
@@ -82,10 +83,9 @@ static int parse_args(int argc, char **argv, struct apply_request *req, const ch
 			*uri = optarg;
 			break;
 		case 'a':
-			if (!apply_strategy_parse(optarg, &req->strategy)) {
-				log_err("set-io: --apply takes next-boot, save-restore or live, not '%s'", optarg);
-				return 2;
-			}
+			if (!apply_strategy_parse(optarg, &req->strategy))
+				return usage_error("--apply takes next-boot, save-restore or live, "
+						   "not '%s'", optarg);
 			break;
 		case 'b':
 			req->backup_dir = optarg;
@@ -99,26 +99,17 @@ static int parse_args(int argc, char **argv, struct apply_request *req, const ch
 		case 'h':
 			usage(stdout);
 			return -1;
-		case ':':
-			log_err("set-io: option %s needs a value", argv[optind - 1]);
-			return 2;
 		default:
-			log_err("set-io: unknown option %s (try 'aioguard set-io --help')",
-				argv[optind - 1]);
-			return 2;
+			return option_error(opt, argv);
 		}
 	}
-	if (argc - optind != 3) {
-		log_err("set-io: expected DOMAIN TARGET MODE (try 'aioguard set-io --help')");
-		return 2;
-	}
+	if (argc - optind != 3)
+		return usage_error("expected DOMAIN TARGET MODE");
 	req->domain = argv[optind];
 	req->target = argv[optind + 1];
-	if (!io_mode_parse(argv[optind + 2], &req->io)) {
-		log_err("set-io: unknown io mode '%s': use native, threads or io_uring",
-			argv[optind + 2]);
-		return 2;
-	}
+	if (!io_mode_parse(argv[optind + 2], &req->io))
+		return usage_error("unknown io mode '%s': use native, threads or io_uring",
+				   argv[optind + 2]);
 	return 0;
 }
 

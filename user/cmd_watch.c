@@ -192,48 +192,50 @@ static int parse_args(int argc, char **argv, struct watch_opts *o)
 	int c;
 
 	*o = (struct watch_opts){.interval_s = 1, .threshold_us = 1000};
-	while ((c = getopt_long(argc, argv, "c:p:i:d:t:vh", longopts, NULL)) != -1) {
+	log_set_command("watch");
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:p:i:d:t:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->uri = optarg; break;
 		case 'p':
 			if (parse_pid(optarg, o))
-				return log_err("--pid: not a process id: '%s'", optarg), -1;
+				return usage_error("--pid: not a process id: '%s'", optarg), -1;
 			break;
 		case OPT_COMM: o->comm = optarg; break;
 		case 'i':
 			if (parse_number(optarg, 0.05, &o->interval_s))
-				return log_err("--interval: need seconds >= 0.05, got '%s'", optarg), -1;
+				return usage_error("--interval: need seconds >= 0.05, got '%s'", optarg), -1;
 			break;
 		case 'd':
 			if (parse_number(optarg, 0, &o->duration_s))
-				return log_err("--duration: need seconds >= 0, got '%s'", optarg), -1;
+				return usage_error("--duration: need seconds >= 0, got '%s'", optarg), -1;
 			break;
 		case 't':
 			if (parse_number(optarg, 1, &v) || v > 1e9)
-				return log_err("--threshold-us: need microseconds >= 1, got '%s'", optarg), -1;
+				return usage_error("--threshold-us: need microseconds >= 1, got '%s'", optarg), -1;
 			o->threshold_us = (uint64_t)v;
 			break;
 		case OPT_JSON: o->json = true; break;
 		case OPT_HOOKS:
 			if (parse_hooks(optarg, &o->hooks))
-				return log_err("--hooks: auto, fentry, syscalls or raw, got '%s'", optarg), -1;
+				return usage_error("--hooks: auto, fentry, syscalls or raw, got '%s'", optarg), -1;
 			break;
 		case OPT_IO:
 			if (!io_mode_parse(optarg, &o->io) || o->io == IO_MODE_UNSET)
-				return log_err("--io: native, threads or io_uring, got '%s'", optarg), -1;
+				return usage_error("--io: native, threads or io_uring, got '%s'", optarg), -1;
 			o->io_known = true;
 			break;
 		case 'v': log_verbose = true; break;
 		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return -1;
+		default: return option_error(c, argv), -1;
 		}
 	}
 	if (optind < argc)
-		return log_err("watch: unexpected argument '%s'", argv[optind]), -1;
+		return usage_error("unexpected argument '%s'", argv[optind]), -1;
 	if (o->comm && !*o->comm)
-		return log_err("--comm: empty name"), -1;
+		return usage_error("--comm: empty name"), -1;
 	if (o->io_known && !o->n_pids && !o->comm)
-		return log_err("--io: only with --pid or --comm (libvirt says each disk's mode)"), -1;
+		return usage_error("--io: only with --pid or --comm (libvirt says each disk's mode)"), -1;
 	return 0;
 }
 

@@ -42,7 +42,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		usage(stderr);
+		fprintf(stderr, "aioguard: no command given (try 'aioguard --help')\n");
 		return 2;
 	}
 	const char *name = argv[1];

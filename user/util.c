@@ -1,11 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "util.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 bool log_verbose;
+static const char *log_command;
+
+void log_set_command(const char *name)
+{
+	log_command = name;
+}
 
 /* One line per message, whatever libvirt's messages or names hold. */
 static void vlog(const char *fmt, va_list ap)
@@ -19,8 +26,42 @@ static void vlog(const char *fmt, va_list ap)
 	for (char *p = msg; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';
-	fprintf(stderr, "aioguard: %s\n", msg);
+	if (log_command)
+		fprintf(stderr, "aioguard: %s: %s\n", log_command, msg);
+	else
+		fprintf(stderr, "aioguard: %s\n", msg);
 	free(msg);
+}
+
+int usage_error(const char *fmt, ...)
+{
+	char *msg;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return 2;
+	log_err("%s (try 'aioguard%s%s --help')", msg, log_command ? " " : "",
+		log_command ? log_command : "");
+	free(msg);
+	return 2;
+}
+
+int option_error(int ch, char *const *argv)
+{
+	char name[64];
+	const char *arg = argv[optind - 1];
+	/* a long option is its own word; a short one may sit in a cluster */
+	if (!strncmp(arg, "--", 2))
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg, "="), arg);
+	else if (optopt > 0 && optopt < 128)
+		snprintf(name, sizeof(name), "-%c", optopt);
+	else
+		snprintf(name, sizeof(name), "%s", arg);
+	if (ch == ':')
+		return usage_error("option %s needs a value", name);
+	return usage_error("unknown option %s", name);
 }
 
 void log_err(const char *fmt, ...)

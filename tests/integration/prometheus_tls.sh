@@ -75,7 +75,7 @@ timeout 60 "$AIOGUARD" run -c "$URI" --listen 127.0.0.1:0 --web-config "$T/bad.y
 	--state-dir "$WORKDIR/state" >"$WORKDIR/bad.out" 2>"$WORKDIR/bad.err" || rc=$?
 cat "$WORKDIR/bad.err"
 [ "$rc" -eq 1 ] || fail "a bad web config: exit $rc, want 1"
-grep -qx "aioguard: web-config $T/bad.yml:4: client_ca_file without client_auth_type (VerifyClientCertIfGiven or RequireAndVerifyClientCert)" \
+grep -qx "aioguard: run: web-config $T/bad.yml:4: client_ca_file without client_auth_type (VerifyClientCertIfGiven or RequireAndVerifyClientCert)" \
 	"$WORKDIR/bad.err" || fail "the error does not name bad.yml:4"
 ! grep -q "^aioguard: attached\|^aioguard: running" "$WORKDIR/bad.err" || fail "BPF attached before the web config was read"
 
