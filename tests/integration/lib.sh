@@ -28,15 +28,20 @@ make_workdir() {
 	at_exit "rm -rf '$WORKDIR'"
 }
 
-# loopfs_make FSTYPE SIZE_MB -> sets LOOP_MNT (not echoed: a $(…) subshell
-# would lose the cleanup it registers)
+# loopfs_make FSTYPE SIZE_MB [dio] -> sets LOOP_MNT (not echoed: a $(…)
+# subshell would lose the cleanup it registers). dio: the loop device reads
+# and writes its backing file with O_DIRECT (the disk under WORKDIR, not the
+# page cache); refused clearly where the kernel fell back to buffered I/O.
 loopfs_make() {
-	local fstype=$1 size_mb=$2 img mnt dev
+	local fstype=$1 size_mb=$2 dio=${3:-} img mnt dev
 	img="$WORKDIR/$fstype.backing"
 	mnt="$WORKDIR/$fstype"
 	truncate -s "${size_mb}M" "$img"
-	dev=$(losetup -f --show "$img") || fail "losetup failed"
+	dev=$(losetup -f --show ${dio:+--direct-io=on} "$img") || fail "losetup failed"
 	at_exit "losetup -d '$dev'"
+	if [ -n "$dio" ] && [ "$(cat "/sys/block/${dev#/dev/}/loop/dio" 2>/dev/null)" != 1 ]; then
+		fail "$dev: direct I/O to $img refused by the kernel (the filesystem under $WORKDIR has no O_DIRECT?)"
+	fi
 	case "$fstype" in
 	ext4) mkfs.ext4 -q -F "$dev" >/dev/null ;;
 	xfs) mkfs.xfs -q -f "$dev" >/dev/null ;;

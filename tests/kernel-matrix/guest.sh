@@ -3,7 +3,7 @@
 # (read-only 9p under a tmpfs overlay), as PID 1's child. Every scenario
 # writes NAME.log to the results share and a line "NAME RC SECONDS" to
 # results; the host (run.sh) judges them. Env (from the share's env file):
-# AIOGUARD, AIOGUARD_SRCDIR, KM_OUT, KM_OBS_N, KM_SCENARIOS.
+# AIOGUARD, AIOGUARD_SRCDIR, KM_OUT, KM_OBS_N, KM_SCENARIOS, KM_AIOMODES_*.
 set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8
@@ -81,6 +81,17 @@ cost() {
 	return $rc
 }
 
+# The aio-modes matrix of docs/AIO-MODES.md, reduced, on this kernel:
+# tools/bench-aio-modes' matrix part (no libvirtd) into the results share's
+# aiomodes/ (runs.jsonl, report.md). Not in the default list: ~15 min per
+# kernel under TCG. KM_AIOMODES_ROUNDS, KM_AIOMODES_OPS (N4K,N64K).
+aiomodes() {
+	AIOGUARD=$AIOGUARD bash "$AIOGUARD_SRCDIR/tools/bench-aio-modes" --only matrix \
+		--rounds "${KM_AIOMODES_ROUNDS:-2}" --ops "${KM_AIOMODES_OPS:-2000,1000}" --image-mb 128 \
+		--images raw-sparse,raw-falloc,raw-full,qcow2-off --workloads write-4k,write-64k \
+		--out "$OUT/aiomodes"
+}
+
 # Before 6.2 (no bpf_rdonly_cast) nothing can find a descriptor's file
 # without bpf_probe_read_kernel, which lockdown=confidentiality forbids:
 # watch must refuse, and say why.
@@ -99,7 +110,8 @@ lockdown_to() {  # LEVEL: raise lockdown (it only goes up)
 	echo "$1" >$LOCKDOWN && say "lockdown now: $(cat $LOCKDOWN)"
 }
 
-for s in ${KM_SCENARIOS:-hooks pair ext4 xfs syscalls raw cost integrity confidentiality}; do
+SCENARIOS=${KM_SCENARIOS:-hooks pair ext4 xfs syscalls raw cost integrity confidentiality}
+for s in ${SCENARIOS//,/ }; do
 	case $s in
 	hooks) scenario hooks hooks ;;
 	pair) scenario pair pair ;;
@@ -107,6 +119,7 @@ for s in ${KM_SCENARIOS:-hooks pair ext4 xfs syscalls raw cost integrity confide
 	# each fallback hook kind forced once, io_submit on ext4
 	syscalls|raw) scenario "$s" observer ext4 native "--hooks $s" ;;
 	cost) scenario cost cost ;;
+	aiomodes) scenario aiomodes aiomodes ;;
 	# Secure Boot hosts run lockdown=integrity; confidentiality is the
 	# strictest level. Each level: which hooks load, and io_submit timed.
 	integrity|confidentiality)

@@ -10,8 +10,11 @@
 #                       linux-image-6.12-amd64: bookworm's 6.12)
 # Env: AIOGUARD (the binary), AIOGUARD_SRCDIR, KM_CACHE (default
 # /var/cache/aioguard/kernel-matrix), KM_OBS_N (writes per bench, default
-# 4000), KM_SCENARIOS (default all), KM_TIMEOUT (s, default 2400), KM_KEEP=1
-# keeps the results dir.
+# 4000), KM_SCENARIOS (default all but aiomodes; space or comma list),
+# KM_TIMEOUT (s, default 2400), KM_KEEP=1 keeps the results dir,
+# KM_AIOMODES_ROUNDS/KM_AIOMODES_OPS (scenario aiomodes: the reduced
+# tools/bench-aio-modes matrix, ~15 min under TCG), KM_AIOMODES_OUT=DIR
+# copies its results (runs.jsonl, report.md) there.
 set -euo pipefail
 META=${1:?usage: run.sh linux-image-amd64|linux-image-6.12-amd64}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -44,6 +47,7 @@ trap 'exit 143' TERM INT
 cat >"$OUT/share/env" <<ENV
 export AIOGUARD='$AIOGUARD' AIOGUARD_SRCDIR='$SRCDIR' KM_OUT=/mnt/km-out
 export KM_OBS_N='${KM_OBS_N:-4000}' KM_SCENARIOS='${KM_SCENARIOS:-}'
+export KM_AIOMODES_ROUNDS='${KM_AIOMODES_ROUNDS:-}' KM_AIOMODES_OPS='${KM_AIOMODES_OPS:-}'
 ENV
 : >"$OUT/share/results"
 
@@ -67,6 +71,11 @@ wait "$QEMU_PID" || rc=$?
 QEMU_PID=
 echo "--- guest ran $(($(date +%s) - t0)) s, qemu exit $rc"
 cat "$OUT/share/guest.log" 2>/dev/null || true
+if [ -n "${KM_AIOMODES_OUT:-}" ] && [ -s "$OUT/share/aiomodes/runs.jsonl" ]; then
+	mkdir -p "$KM_AIOMODES_OUT"
+	cp "$OUT/share/aiomodes/"{runs.jsonl,meta.json,report.md} "$KM_AIOMODES_OUT/" &&
+		echo "--- aiomodes results in $KM_AIOMODES_OUT"
+fi
 
 # Judge: every scenario recorded with exit 0; 77 only for a lockdown level
 # this kernel cannot set (no lockdown LSM).
