@@ -3,8 +3,10 @@
  * come first, then anything not known for sure, then what the host can run
  * (O_DIRECT, io_uring), then how writes meet the image: whether they extend
  * the file, land in holes, in unwritten extents, or in allocated blocks.
- * Each of those cites the measurement behind it (docs/AIO-MODES.md, kernel
- * 6.18, ext4 and xfs); where there is none, the reason says so. */
+ * Each of those cites the measurement behind it (docs/AIO-MODES.md: kernel
+ * 6.18 on the host, 6.1 and 6.12 in the kernel matrix's guests; ext4 and
+ * xfs), per kernel where they differ; where there is none, the reason says
+ * so. */
 #include "advise.h"
 
 #include <stdarg.h>
@@ -138,13 +140,150 @@ static bool host_limits(const struct disk_facts *f, struct advice *out)
 	return true;
 }
 
+/* The kernels the evidence covers: 6.18 on the machine itself (the matrix of
+ * docs/AIO-MODES.md), 6.1 and 6.12 inside the kernel matrix's TCG guests
+ * ('Per kernel'). Matched by series (major.minor): a Debian 6.1.0-57 and a
+ * 6.1.150 are one series. */
+enum kernel_seen {
+	KERNEL_NOT_KNOWN,	/* no release: libvirt runs on another host */
+	KERNEL_NOT_MEASURED,
+	KERNEL_6_1,
+	KERNEL_6_12,
+	KERNEL_6_18,
+};
+
+struct kernel {
+	enum kernel_seen seen;
+	char series[24];	/* "6.1"; "" when not known */
+};
+
+static struct kernel kernel_of(const struct disk_facts *f)
+{
+	struct kernel k = {.seen = KERNEL_NOT_KNOWN};
+	unsigned int major, minor;
+
+	if (!f->kernel || sscanf(f->kernel, "%u.%u", &major, &minor) != 2)
+		return k;
+	snprintf(k.series, sizeof(k.series), "%u.%u", major, minor);
+	k.seen = major != 6 ? KERNEL_NOT_MEASURED :
+		 minor == 1 ? KERNEL_6_1 : minor == 12 ? KERNEL_6_12 :
+		 minor == 18 ? KERNEL_6_18 : KERNEL_NOT_MEASURED;
+	return k;
+}
+
+/* What this rule cannot say for a kernel nobody measured. */
+static const char *kernel_unmeasured(const struct kernel *k, char *buf, size_t size)
+{
+	if (k->seen == KERNEL_NOT_KNOWN)
+		snprintf(buf, size, "the kernel QEMU runs on is not known here (libvirt on another host, "
+			 "or no release to read)");
+	else
+		snprintf(buf, size, "kernel %s was not measured (measured: 6.1 and 6.12 in the kernel "
+			 "matrix, 6.18 on the host)", k->series);
+	return buf;
+}
+
 static bool measured_fs(const struct disk_facts *f)
 {
 	return f->fs && (!strcmp(f->fs, "ext4") || !strcmp(f->fs, "xfs"));
 }
 
-/* "writes extend the file": the one case where native measurably stalls. */
-static void writes_extend(const struct disk_facts *f, struct advice *out)
+#define PER_KERNEL DOC ", 'Per kernel'"
+
+/* What the kernel matrix measured on 6.1 and 6.12 (TCG guests; stall time
+ * per run over the fully allocated raw of the same boot, the control, since
+ * TCG slows every submission): for one image class on one kernel, how much
+ * native stalled, whether io_uring removed that stall, and the throughput
+ * of the mode picked against the best mode of each run set. */
+struct kernel_row {
+	enum kernel_seen kernel;
+	const char *native;	/* native's stall over the control */
+	bool io_uring_clean;	/* io_uring removed >= 90 % of it, every run set */
+	const char *io_uring;	/* io_uring's stall, or its throughput when clean */
+	const char *threads;	/* threads' throughput ÷ the best mode's */
+	const char *row;	/* the rows of 'Per kernel' */
+};
+
+static const struct kernel_row holes_rows[] = {
+	{KERNEL_6_1, "ext4 4k +252 ms per run, xfs 4k +474 ms", false,
+	 "io_uring stalled too (ext4 4k +274 ms)", "0.21–0.65×", "6.1 raw-sparse"},
+	{KERNEL_6_12, "ext4 4k +1199 ms per run", true,
+	 "io_uring did not (+0–7 ms) at 0.79–1.00× of the best mode", "0.17–1.00×",
+	 "6.12 raw-sparse"},
+};
+
+static const struct kernel_row unwritten_rows[] = {
+	{KERNEL_6_1, "ext4 4k +973 ms per run, xfs +227–391 ms", true,
+	 "io_uring did not (+0–19 ms) at 0.69–1.00× of the best mode", "0.22–1.00×",
+	 "6.1 raw-falloc"},
+	{KERNEL_6_12, "ext4 4k +510 ms per run", false,
+	 "io_uring stalled more (ext4 +914–1060 ms)", "0.30–0.84×", "6.12 raw-falloc"},
+};
+
+static const struct kernel_row growing_rows[] = {
+	{KERNEL_6_1, "+1547–3337 ms per run on ext4 and xfs", false,
+	 "io_uring stalled as much with 4k writes (+948–1565 ms; 64k: +60–142)", "0.43–0.73×",
+	 "6.1 qcow2-off"},
+	{KERNEL_6_12, "+1643–4759 ms per run on ext4 and xfs", false,
+	 "io_uring stalled with 4k writes (+885–1472 ms; 64k: +168–308)", "0.48–1.00×",
+	 "6.12 qcow2-off"},
+};
+
+static const struct kernel_row *kernel_row(const struct kernel_row *rows, size_t n,
+					   const struct kernel *k)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rows[i].kernel == k->seen)
+			return &rows[i];
+	return NULL;
+}
+
+#define KERNEL_ROW(rows, k) kernel_row(rows, sizeof(rows) / sizeof(rows[0]), k)
+
+/* A stall the kernel matrix measured on this kernel: off the submitting
+ * thread with io_uring where it removed the stall there and runs here, else
+ * threads, whose submitting thread makes no I/O syscall to stall in. */
+static void stalls_on_kernel(const struct disk_facts *f, const struct kernel *k,
+			     const char *what, const struct kernel_row *r, struct advice *out)
+{
+	if (r->io_uring_clean && f->io_uring_usable)
+		say(out, IO_MODE_IO_URING, "%sio_uring: %s: io_submit stalled on kernel %s (%s over "
+		    "a fully allocated raw, TCG guest); %s (" PER_KERNEL ", %s); io_uring usable "
+		    "here: %s", already(f, IO_MODE_IO_URING), what, k->series, r->native,
+		    r->io_uring, r->row, io_uring_why(f));
+	else {
+		char iou[300];
+
+		if (r->io_uring_clean)
+			snprintf(iou, sizeof(iou), "io_uring did not, but is not usable here (%s)",
+				 io_uring_why(f));
+		else
+			snprintf(iou, sizeof(iou), "%s", r->io_uring);
+		say(out, IO_MODE_THREADS, "%sthreads: %s: io_submit stalled on kernel %s (%s over a "
+		    "fully allocated raw, TCG guest); %s; threads leaves the submitting thread no "
+		    "I/O syscall to stall in, at %s of the best mode's throughput (" PER_KERNEL
+		    ", %s)", already(f, IO_MODE_THREADS), what, k->series, r->native, iou,
+		    r->threads, r->row);
+	}
+}
+
+/* Measured on other kernels, not this one; what those found differs. */
+static void kernels_differ(const struct kernel *k, const char *what, const char *found,
+			   struct advice *out)
+{
+	char why[160];
+
+	say(out, IO_MODE_UNSET, "no advice: %s: %s, and the kernels measured differ here (%s) ("
+	    PER_KERNEL ")", what, kernel_unmeasured(k, why, sizeof(why)), found);
+}
+
+static bool is_qcow2(const struct disk_facts *f)
+{
+	return f->format && !strcmp(f->format, "qcow2");
+}
+
+/* "writes extend the file": native stalled on every kernel measured. */
+static void writes_extend(const struct disk_facts *f, const struct kernel *k, struct advice *out)
 {
 	static const char stall[] = "writes extend the file (%s image smaller than its virtual "
 		"size): io_submit stalled on them (ext4 p99 956 µs and 66 stalls ≥ 1 ms per run, "
@@ -152,8 +291,29 @@ static void writes_extend(const struct disk_facts *f, struct advice *out)
 	static const char cite[] = " (" CONFIRMS ", row 'qcow2 that grows'; 'Headline', rows "
 		"qcow2-off)";
 	const char *fmt = f->format ? f->format : "file";
-	char why[320];
+	const struct kernel_row *r = KERNEL_ROW(growing_rows, k);
+	char why[320], unmeasured[160];
 
+	snprintf(why, sizeof(why), "writes extend the file (%s image smaller than its virtual "
+		 "size)", fmt);
+	if (r) {
+		stalls_on_kernel(f, k, why, r, out);
+		return;
+	}
+	if (k->seen != KERNEL_6_18) {
+		/* native stalled on all three; io_uring only on 6.18 not */
+		if (f->io == IO_MODE_IO_URING)
+			kernels_differ(k, why, "io_uring stalled with 4k writes on 6.1 and 6.12, "
+				       "not on 6.18", out);
+		else
+			say(out, IO_MODE_THREADS, "%sthreads: %s: io_submit stalled on them on "
+			    "every kernel measured (6.1, 6.12, 6.18), and threads leaves the "
+			    "submitting thread no I/O syscall to stall in; io_uring, not: it "
+			    "stalled with 4k writes on 6.1 and 6.12; %s (" PER_KERNEL ")",
+			    already(f, IO_MODE_THREADS), why,
+			    kernel_unmeasured(k, unmeasured, sizeof(unmeasured)));
+		return;
+	}
 	snprintf(why, sizeof(why), stall, fmt);
 	/* a disk on io_uring stays there unless io_uring was found unusable */
 	if (f->io_uring_usable || (f->io == IO_MODE_IO_URING && !f->io_uring_known))
@@ -177,9 +337,32 @@ static const char *vs_io_uring(const struct disk_facts *f)
 	       "best or tied in every run set" : "";
 }
 
-static void holes(const struct disk_facts *f, struct advice *out)
+/* Holes and unwritten extents: measured per kernel, and the kernels differ.
+ * true when the kernel is not 6.18 and the advice is given. */
+static bool allocating_elsewhere(const struct disk_facts *f, const struct kernel *k,
+				 const char *what, const struct kernel_row *r,
+				 const char *found, struct advice *out)
 {
-	if (f->format && !strcmp(f->format, "qcow2"))
+	if (k->seen == KERNEL_6_18)
+		return false;
+	if (!r)
+		kernels_differ(k, what, found, out);
+	else if (is_qcow2(f))
+		say(out, IO_MODE_UNSET, "no advice: %s of a qcow2 on kernel %s: the kernel matrix "
+		    "measured raw images there (%s over a fully allocated raw), not qcow2 ("
+		    PER_KERNEL ")", what, k->series, r->native);
+	else
+		stalls_on_kernel(f, k, what, r, out);
+	return true;
+}
+
+static void holes(const struct disk_facts *f, const struct kernel *k, struct advice *out)
+{
+	if (allocating_elsewhere(f, k, "writes into holes", KERNEL_ROW(holes_rows, k),
+				 "6.18: no stall, native; 6.1: stalls, threads; 6.12: stalls, "
+				 "io_uring", out))
+		return;
+	if (is_qcow2(f))
 		say(out, IO_MODE_NATIVE, "%snative: holes, but the qcow2 file has its full length "
 		    "(preallocation=metadata): writes do not extend it and did not stall io_submit "
 		    "(ext4 p99 35–46 µs, 0 stalls; xfs 4k p99 104 µs, 1 stall ≥ 1 ms); threads cost "
@@ -193,20 +376,31 @@ static void holes(const struct disk_facts *f, struct advice *out)
 		    already(f, IO_MODE_NATIVE), vs_io_uring(f));
 }
 
-static void unwritten(const struct disk_facts *f, struct advice *out)
+static void unwritten(const struct disk_facts *f, const struct kernel *k, struct advice *out)
 {
+	if (allocating_elsewhere(f, k, "writes into unwritten (fallocated) extents",
+				 KERNEL_ROW(unwritten_rows, k), "6.18: no stall, native; 6.1: "
+				 "stalls, io_uring; 6.12: stalls, threads", out))
+		return;
 	say(out, IO_MODE_NATIVE, "%snative: unwritten (fallocated) extents: no stall ≥ 1 ms on "
-	    "ext4; on xfs 4k p99 112–138 µs and 0–2 stalls ≥ 1 ms per run; threads cost "
-	    "0.37–0.83× of native's throughput%s (" CONFIRMS ", row 'falloc (raw, "
+	    "ext4 on kernel 6.18; on xfs 4k p99 112–138 µs and 0–2 stalls ≥ 1 ms per run; threads "
+	    "cost 0.37–0.83× of native's throughput%s (" CONFIRMS ", row 'falloc (raw, "
 	    "qcow2) counts as allocated': confirmed)", already(f, IO_MODE_NATIVE), vs_io_uring(f));
 }
 
-static void allocated(const struct disk_facts *f, struct advice *out)
+/* Nothing to allocate or extend: native on every kernel measured (on 6.1 and
+ * 6.12 the allocated raw is the control the others are measured against). */
+static void allocated(const struct disk_facts *f, const struct kernel *k, struct advice *out)
 {
+	char why[160], note[200] = "";
+
+	if (k->seen == KERNEL_NOT_KNOWN || k->seen == KERNEL_NOT_MEASURED)
+		snprintf(note, sizeof(note), "; %s, and 6.1, 6.12 and 6.18 agree",
+			 kernel_unmeasured(k, why, sizeof(why)));
 	say(out, IO_MODE_NATIVE, "%snative: %s image allocated: native faster than threads in "
-	    "every run set (threads 0.38–0.86×), io_submit p99 16–45 µs%s (" CONFIRMS ", row "
-	    "'fully allocated raw (full) → native': confirmed)", already(f, IO_MODE_NATIVE),
-	    f->format ? f->format : "file", vs_io_uring(f));
+	    "every run set on 6.18 (threads 0.38–0.86×), io_submit p99 16–45 µs%s (" CONFIRMS
+	    ", row 'fully allocated raw (full) → native': confirmed)%s",
+	    already(f, IO_MODE_NATIVE), f->format ? f->format : "file", vs_io_uring(f), note);
 }
 
 static void by_image(const struct disk_facts *f, struct advice *out)
@@ -224,18 +418,20 @@ static void by_image(const struct disk_facts *f, struct advice *out)
 		    f->fs && f->fs[0] ? f->fs : "it");
 		return;
 	}
+	struct kernel k = kernel_of(f);
+
 	switch (f->image) {
 	case IMAGE_GROWING:
-		writes_extend(f, out);
+		writes_extend(f, &k, out);
 		break;
 	case IMAGE_SPARSE:
-		holes(f, out);
+		holes(f, &k, out);
 		break;
 	case IMAGE_ALLOCATED:
 		if (f->unwritten)
-			unwritten(f, out);
+			unwritten(f, &k, out);
 		else
-			allocated(f, out);
+			allocated(f, &k, out);
 		break;
 	case IMAGE_BLOCKDEV:
 	case IMAGE_UNKNOWN:	/* handled above */

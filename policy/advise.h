@@ -30,6 +30,9 @@ struct disk_facts {
 	bool io_uring_usable;         /* QEMU, libvirt and the kernel here run
 	                                 io='io_uring' (user/host.c finds out) */
 	const char *io_uring_why;     /* why (not), in words; may be NULL */
+	const char *kernel;           /* release of the kernel QEMU runs on
+	                                 ("6.1.0-57-amd64"); NULL or "" when not
+	                                 known (remote libvirt) */
 };
 
 struct advice {

@@ -31,14 +31,22 @@ struct row {
 #define UNUSABLE .io_uring_known = true, .io_uring_usable = false, \
 	.io_uring_why = "kernel.io_uring_disabled = 2: no process may create rings"
 #define UNCHECKED .io_uring_known = false, .io_uring_usable = false, \
-	.io_uring_why = "not checked: libvirt runs on another host"
+	.io_uring_why = "not checked: libvirt runs on another host", .kernel = NULL
+
+/* The kernels measured (user/host.c hands over uname's release; NULL when
+ * libvirt is remote) */
+#define K6_18 .kernel = "6.18.44-fc-v1045"
+#define K6_1 .kernel = "6.1.0-57-amd64"
+#define K6_12 .kernel = "6.12.117+deb12-amd64"
+#define K5_15 .kernel = "5.15.0-91-generic"
 
 /* Zeroed facts are a writable file disk (DISK_TYPE_FILE, DISK_DEVICE_DISK)
- * on ext4 where io_uring runs; rows override. */
+ * on ext4 where io_uring runs, on kernel 6.18 (the host's matrix); rows
+ * override. */
 #pragma GCC diagnostic ignored "-Woverride-init"
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #define DISK(cache_, format_, ...) { .cache = cache_, .format = format_, .fs = "ext4", USABLE, \
-				     __VA_ARGS__ }
+				     K6_18, __VA_ARGS__ }
 
 static const struct row rows[] = {
 	/* media and types the AIO mode does not reach */
@@ -144,14 +152,22 @@ static const struct row rows[] = {
 	  "io_uring, faster there, is not usable here: kernel.io_uring_disabled = 2" },
 	{ "growing on xfs", DISK("none", "qcow2", .fs = "xfs", .image = IMAGE_GROWING),
 	  IO_MODE_IO_URING, "io_uring", SPARSE_YES },
-	{ "growing, io_uring not checked (remote): threads", DISK("none", "qcow2", UNCHECKED,
-		.io = IO_MODE_NATIVE, .image = IMAGE_GROWING),
+	{ "growing, io_uring not checked (6.18 known): threads", DISK("none", "qcow2", UNCHECKED,
+		K6_18, .io = IO_MODE_NATIVE, .image = IMAGE_GROWING),
 	  IO_MODE_THREADS, "threads: writes extend the file", SPARSE_YES,
 	  "could not be checked here: not checked: libvirt runs on another host" },
-	{ "growing io_uring disk, not checked (remote): stays", DISK("none", "qcow2", UNCHECKED,
-		.io = IO_MODE_IO_URING, .image = IMAGE_GROWING),
+	{ "growing io_uring disk, not checked (6.18 known): stays", DISK("none", "qcow2",
+		UNCHECKED, K6_18, .io = IO_MODE_IO_URING, .image = IMAGE_GROWING),
 	  IO_MODE_IO_URING, "already io_uring: writes extend the file", SPARSE_YES,
 	  "io_uring not checked here" },
+	{ "growing, remote (kernel not known): threads", DISK("none", "qcow2", UNCHECKED,
+		.io = IO_MODE_NATIVE, .image = IMAGE_GROWING),
+	  IO_MODE_THREADS, "on every kernel measured (6.1, 6.12, 6.18)", SPARSE_YES,
+	  "the kernel QEMU runs on is not known here (libvirt on another host" },
+	{ "growing io_uring disk, remote (kernel not known): no advice", DISK("none", "qcow2",
+		UNCHECKED, .io = IO_MODE_IO_URING, .image = IMAGE_GROWING),
+	  IO_MODE_UNSET, "no advice: writes extend the file", SPARSE_YES,
+	  "io_uring stalled with 4k writes on 6.1 and 6.12, not on 6.18" },
 	{ "io_uring disk, not checked (remote): not moved for it", DISK("none", "qcow2", UNCHECKED,
 		.io = IO_MODE_IO_URING, .image = IMAGE_ALLOCATED),
 	  IO_MODE_NATIVE, "native: qcow2 image allocated", SPARSE_NO, NULL, "not usable here (" },
@@ -185,6 +201,75 @@ static const struct row rows[] = {
 	  IO_MODE_NATIVE, "native: qcow2 image allocated", SPARSE_NO, NULL, "io_submit blocks" },
 	{ "allocated, no format", DISK("none", NULL, .image = IMAGE_ALLOCATED),
 	  IO_MODE_NATIVE, "file image allocated", SPARSE_NO },
+
+	/* per kernel: 6.1 and 6.12 from the kernel matrix ('Per kernel') */
+	{ "6.1 sparse raw: threads (io_uring stalled too)", DISK("none", "raw", K6_1,
+		.io = IO_MODE_NATIVE, .image = IMAGE_SPARSE),
+	  IO_MODE_THREADS, "threads: writes into holes: io_submit stalled on kernel 6.1",
+	  SPARSE_YES, "'Per kernel', 6.1 raw-sparse)", "6.18" },
+	{ "6.12 sparse raw: io_uring", DISK("none", "raw", K6_12, .io = IO_MODE_NATIVE,
+					    .image = IMAGE_SPARSE),
+	  IO_MODE_IO_URING, "io_uring: writes into holes: io_submit stalled on kernel 6.12",
+	  SPARSE_YES, "'Per kernel', 6.12 raw-sparse); io_uring usable here: QEMU 7.2.22" },
+	{ "6.12 sparse raw, io_uring not usable: threads", DISK("none", "raw", K6_12, UNUSABLE,
+		.image = IMAGE_SPARSE),
+	  IO_MODE_THREADS, "io_uring did not, but is not usable here (kernel.io_uring_disabled = 2",
+	  SPARSE_YES },
+	{ "6.1 fallocated raw: io_uring", DISK("none", "raw", K6_1, .image = IMAGE_ALLOCATED,
+					       .unwritten = true),
+	  IO_MODE_IO_URING, "io_uring: writes into unwritten (fallocated) extents: io_submit "
+	  "stalled on kernel 6.1", SPARSE_NO, "'Per kernel', 6.1 raw-falloc)" },
+	{ "6.12 fallocated raw: threads (io_uring stalled more)", DISK("none", "raw", K6_12,
+		.io = IO_MODE_IO_URING, .image = IMAGE_ALLOCATED, .unwritten = true),
+	  IO_MODE_THREADS, "io_uring stalled more", SPARSE_NO, "'Per kernel', 6.12 raw-falloc)",
+	  "io_submit blocks" },
+	{ "6.1 growing qcow2: threads (io_uring stalled with 4k)", DISK("none", "qcow2", K6_1,
+		.io = IO_MODE_NATIVE, .image = IMAGE_GROWING),
+	  IO_MODE_THREADS, "threads: writes extend the file (qcow2 image smaller than its "
+	  "virtual size): io_submit stalled on kernel 6.1", SPARSE_YES,
+	  "io_uring stalled as much with 4k writes" },
+	{ "6.12 growing qcow2 on io_uring: threads, for io_uring's own stalls",
+	  DISK("none", "qcow2", K6_12, .io = IO_MODE_IO_URING, .image = IMAGE_GROWING),
+	  IO_MODE_THREADS, "io_uring stalled with 4k writes", SPARSE_YES, "'Per kernel', 6.12 "
+	  "qcow2-off)" },
+	{ "6.1 sparse qcow2 (metadata): not measured there", DISK("none", "qcow2", K6_1,
+		.image = IMAGE_SPARSE),
+	  IO_MODE_UNSET, "no advice: writes into holes of a qcow2 on kernel 6.1: the kernel "
+	  "matrix measured raw images there", SPARSE_YES },
+	{ "6.12 fallocated qcow2: not measured there", DISK("none", "qcow2", K6_12,
+		.image = IMAGE_ALLOCATED, .unwritten = true),
+	  IO_MODE_UNSET, "not qcow2", SPARSE_NO },
+	{ "6.1 allocated raw: native", DISK("none", "raw", K6_1, .image = IMAGE_ALLOCATED),
+	  IO_MODE_NATIVE, "native: raw image allocated", SPARSE_NO, NULL, "not measured" },
+	{ "6.1 block device: native", DISK("none", "raw", K6_1, .type = DISK_TYPE_BLOCK,
+					   .image = IMAGE_BLOCKDEV),
+	  IO_MODE_NATIVE, "block device", SPARSE_NO },
+	{ "6.1 on btrfs: still no advice", DISK("none", "raw", K6_1, .fs = "btrfs",
+						.image = IMAGE_SPARSE),
+	  IO_MODE_UNSET, "on btrfs", SPARSE_YES },
+
+	/* kernels nobody measured: said, not guessed */
+	{ "5.15 sparse raw: no advice, kernels differ", DISK("none", "raw", K5_15,
+		.image = IMAGE_SPARSE),
+	  IO_MODE_UNSET, "no advice: writes into holes: kernel 5.15 was not measured", SPARSE_YES,
+	  "6.18: no stall, native; 6.1: stalls, threads; 6.12: stalls, io_uring" },
+	{ "5.15 fallocated raw: no advice", DISK("none", "raw", K5_15, .image = IMAGE_ALLOCATED,
+						  .unwritten = true),
+	  IO_MODE_UNSET, "kernel 5.15 was not measured", SPARSE_NO },
+	{ "6.6 growing qcow2: threads, said not measured", DISK("none", "qcow2",
+		.kernel = "6.6.30", .io = IO_MODE_NATIVE, .image = IMAGE_GROWING),
+	  IO_MODE_THREADS, "kernel 6.6 was not measured", SPARSE_YES,
+	  "on every kernel measured (6.1, 6.12, 6.18)" },
+	{ "6.6 allocated raw: native, said not measured", DISK("none", "raw", .kernel = "6.6.30",
+		.image = IMAGE_ALLOCATED),
+	  IO_MODE_NATIVE, "kernel 6.6 was not measured", SPARSE_NO, "6.1, 6.12 and 6.18 agree" },
+	{ "6.10 is not 6.1", DISK("none", "raw", .kernel = "6.10.3", .image = IMAGE_SPARSE),
+	  IO_MODE_UNSET, "kernel 6.10 was not measured", SPARSE_YES },
+	{ "unparsable release: not known", DISK("none", "raw", .kernel = "linux", .image = IMAGE_SPARSE),
+	  IO_MODE_UNSET, "the kernel QEMU runs on is not known here", SPARSE_YES },
+	{ "empty release (remote): not known", DISK("none", "raw", .kernel = "",
+		.image = IMAGE_ALLOCATED, .unwritten = true),
+	  IO_MODE_UNSET, "the kernel QEMU runs on is not known here", SPARSE_NO },
 
 	/* the content disagreeing with the declared format: said, not adopted */
 	{ "disguised raw: allocated, with a note", DISK("none", "raw", .image = IMAGE_ALLOCATED,
@@ -234,6 +319,28 @@ static void io_uring_never_told_threads_for_io_submit(void **state)
 				advise_disk(&f, &a);
 				assert_int_not_equal(a.recommended, IO_MODE_THREADS);
 				assert_null(strstr(a.reason, "io_submit blocks"));
+			}
+}
+
+/* Per kernel too: an io_uring disk is sent to threads only for io_uring's
+ * own stalls, measured on that kernel, never for io_submit's. */
+static void io_uring_to_threads_only_for_its_own_stalls(void **state)
+{
+	static const char *const kernels[] = {"6.1.0-57-amd64", "6.12.117+deb12-amd64",
+					       "6.18.44", "5.15.0", NULL};
+	static const enum image_state images[] = {IMAGE_ALLOCATED, IMAGE_SPARSE, IMAGE_GROWING};
+
+	for (size_t k = 0; k < sizeof(kernels) / sizeof(kernels[0]); k++)
+		for (size_t i = 0; i < sizeof(images) / sizeof(images[0]); i++)
+			for (int unwritten = 0; unwritten < 2; unwritten++) {
+				struct disk_facts f = DISK("none", "raw", .io = IO_MODE_IO_URING,
+							   .image = images[i], .kernel = kernels[k],
+							   .unwritten = unwritten);
+				struct advice a;
+
+				advise_disk(&f, &a);
+				if (a.recommended == IO_MODE_THREADS)
+					assert_non_null(strstr(a.reason, "io_uring stalled"));
 			}
 }
 
@@ -346,6 +453,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(io_uring_never_told_threads_for_io_submit),
 		cmocka_unit_test(already_only_when_equal),
+		cmocka_unit_test(io_uring_to_threads_only_for_its_own_stalls),
 		cmocka_unit_test(long_detail_kept),
 	};
 	int failed = RUN_ROW_TESTS("advise rules", check_row, rows);

@@ -142,6 +142,7 @@ int agent_refresh(struct agent *a)
 	disk_list_free(&a->inv);
 	a->inv = fresh;
 	io_uring_probe(a->conn, &a->iou);
+	host_kernel_probe(a->conn, a->kernel);
 	for (size_t i = 0; i < a->ndisks; i++)
 		a->disks[i].disk = NULL;
 	for (size_t i = 0; i < a->inv.n; i++)
@@ -645,7 +646,7 @@ static void write_recommendations(struct agent *a, FILE *f)
 		const struct disk *x = a->disks[i].disk;
 		struct advice adv;
 
-		disk_advise(x, &a->iou, &adv);
+		disk_advise(x, &a->iou, a->kernel, &adv);
 		r[i] = (struct prom_recommendation){
 			a->disks[i].domain, a->disks[i].target, a->disks[i].source,
 			io_label(x->io),

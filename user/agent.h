@@ -54,6 +54,7 @@ struct agent {
 	virConnectPtr conn;            /* NULL while libvirtd is away */
 	struct disk_list inv;          /* the last inventory */
 	struct io_uring_support iou;   /* as of the last inventory */
+	char kernel[HOST_KERNEL_LEN];  /* QEMU's kernel release; "" if remote */
 	struct agent_disk *disks;
 	size_t ndisks;
 	struct agg_snapshot prev, now;

@@ -85,7 +85,8 @@ static json_object *disk_json(const struct advised *a)
 	return o;
 }
 
-static void print_json(const struct advised *v, size_t n, const struct io_uring_support *u)
+static void print_json(const struct advised *v, size_t n, const struct io_uring_support *u,
+		       const char *kernel)
 {
 	json_object *root = json_object_new_object(), *arr = json_object_new_array();
 	json_object *iou = json_object_new_object();
@@ -96,6 +97,7 @@ static void print_json(const struct advised *v, size_t n, const struct io_uring_
 	json_object_object_add(iou, "usable", json_object_new_boolean(u->usable));
 	json_object_object_add(iou, "why", json_object_new_string(u->why));
 	json_object_object_add(root, "io_uring", iou);
+	json_object_object_add(root, "kernel", json_string_or_null(kernel[0] ? kernel : NULL));
 	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
 					    JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(root);
@@ -203,17 +205,19 @@ int cmd_advise(int argc, char **argv)
 		return 1;
 	struct disk_list disks = {0};
 	struct io_uring_support iou;
+	char kernel[HOST_KERNEL_LEN];
 	int rc = inventory_collect(conn, only, INVENTORY_INSPECT, &disks) < 0 ? 1 : 0;
 	struct advised *v = xcalloc(disks.n, sizeof(*v));
 
 	io_uring_probe(conn, &iou);
+	host_kernel_probe(conn, kernel);
 	for (size_t i = 0; i < disks.n; i++) {
 		v[i].disk = &disks.v[i];
-		disk_advise(&disks.v[i], &iou, &v[i].advice);
+		disk_advise(&disks.v[i], &iou, kernel, &v[i].advice);
 	}
 	if (rc == 0 || disks.n) {
 		if (json)
-			print_json(v, disks.n, &iou);
+			print_json(v, disks.n, &iou, kernel);
 		else if (disks.n)
 			print_table(v, disks.n);
 		else

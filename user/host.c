@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -117,7 +118,19 @@ void io_uring_probe(virConnectPtr conn, struct io_uring_support *out)
 	free(uri);
 }
 
-void disk_advise(const struct disk *d, const struct io_uring_support *u, struct advice *out)
+void host_kernel_probe(virConnectPtr conn, char release[HOST_KERNEL_LEN])
+{
+	char *uri = virConnectGetURI(conn);
+	struct utsname u;
+
+	release[0] = '\0';
+	if (!uri_is_remote(uri) && uname(&u) == 0)
+		snprintf(release, HOST_KERNEL_LEN, "%s", u.release);
+	free(uri);
+}
+
+void disk_advise(const struct disk *d, const struct io_uring_support *u, const char *kernel,
+		 struct advice *out)
 {
 	struct disk_facts f = {
 		.type = d->resolved_type, .device = d->device, .readonly = d->readonly,
@@ -127,6 +140,7 @@ void disk_advise(const struct disk *d, const struct io_uring_support *u, struct 
 		.fs = d->image.fs, .image_detail = d->image.detail, .image_note = d->image.note,
 		.io_uring_known = u && u->known, .io_uring_usable = u && u->usable,
 		.io_uring_why = u ? u->why : NULL,
+		.kernel = kernel,
 	};
 	advise_disk(&f, out);
 }

@@ -39,10 +39,18 @@ void io_uring_judge(const struct io_uring_host *h, struct io_uring_support *out)
  * file read and one failing syscall), and judge. */
 void io_uring_probe(virConnectPtr conn, struct io_uring_support *out);
 
+/* The release of the kernel QEMU runs on ("6.1.0-57-amd64", uname -r): this
+ * host's, or "" when libvirt runs on another host (not seen from here). The
+ * advice depends on it where the kernel matrix measured a difference. */
+#define HOST_KERNEL_LEN 65
+void host_kernel_probe(virConnectPtr conn, char release[HOST_KERNEL_LEN]);
+
 /* Whether a libvirt URI names another host ("qemu+ssh://h/system"). */
 bool uri_is_remote(const char *uri);
 
-/* policy/advise.c's advice for one disk, with this host's io_uring facts. */
-void disk_advise(const struct disk *d, const struct io_uring_support *u, struct advice *out);
+/* policy/advise.c's advice for one disk, with this host's io_uring facts
+ * and kernel release ("" or NULL: unknown). */
+void disk_advise(const struct disk *d, const struct io_uring_support *u, const char *kernel,
+		 struct advice *out);
 
 #endif
