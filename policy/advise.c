@@ -190,42 +190,44 @@ static bool measured_fs(const struct disk_facts *f)
 
 #define PER_KERNEL DOC ", 'Per kernel'"
 
-/* What the kernel matrix measured on 6.1 and 6.12 (TCG guests; stall time
- * per run over the fully allocated raw of the same boot, the control, since
- * TCG slows every submission): for one image class on one kernel, how much
- * native stalled, whether io_uring removed that stall, and the throughput
- * of the mode picked against the best mode of each run set. */
+/* What the kernel matrix measured on 6.1 and 6.12 (TCG guests; ratios
+ * within one boot only: a mode's stall time per run against the same mode's
+ * on a fully allocated raw, the control, since TCG slows every submission):
+ * for one image class on one kernel, how much native stalled, whether
+ * io_uring removed that stall, and threads' throughput against the best
+ * mode of each run set. */
 struct kernel_row {
 	enum kernel_seen kernel;
-	const char *native;	/* native's stall over the control */
-	bool io_uring_clean;	/* io_uring removed >= 90 % of it, every run set */
+	const char *native;	/* native's stall time ÷ the control's */
+	bool io_uring_clean;	/* io_uring removed >= 90 % of the stall time
+				   over the control, every run set */
 	const char *io_uring;	/* io_uring's stall, or its throughput when clean */
 	const char *threads;	/* threads' throughput ÷ the best mode's */
 	const char *row;	/* the rows of 'Per kernel' */
 };
 
 static const struct kernel_row holes_rows[] = {
-	{KERNEL_6_1, "ext4 4k +252 ms per run, xfs 4k +474 ms", false,
-	 "io_uring stalled too (ext4 4k +274 ms)", "0.21–0.65×", "6.1 raw-sparse"},
-	{KERNEL_6_12, "ext4 4k +1199 ms per run", true,
-	 "io_uring did not (+0–7 ms) at 0.79–1.00× of the best mode", "0.17–1.00×",
+	{KERNEL_6_1, "2.1× (ext4 4k) and 2.8× (xfs 4k)", false,
+	 "io_uring stalled too (2.7×, ext4 4k)", "0.21–0.65×", "6.1 raw-sparse"},
+	{KERNEL_6_12, "7.4× (ext4 4k)", true,
+	 "io_uring did not (0.5–1.1×) at 0.79–1.00× of the best mode", "0.17–1.00×",
 	 "6.12 raw-sparse"},
 };
 
 static const struct kernel_row unwritten_rows[] = {
-	{KERNEL_6_1, "ext4 4k +973 ms per run, xfs +227–391 ms", true,
-	 "io_uring did not (+0–19 ms) at 0.69–1.00× of the best mode", "0.22–1.00×",
+	{KERNEL_6_1, "5.1× (ext4 4k), 1.9–2.0× (xfs)", true,
+	 "io_uring did not (0.5–1.1×) at 0.69–1.00× of the best mode", "0.22–1.00×",
 	 "6.1 raw-falloc"},
-	{KERNEL_6_12, "ext4 4k +510 ms per run", false,
-	 "io_uring stalled more (ext4 +914–1060 ms)", "0.30–0.84×", "6.12 raw-falloc"},
+	{KERNEL_6_12, "3.7× (ext4 4k)", false,
+	 "io_uring stalled more (14–32×, ext4)", "0.30–0.84×", "6.12 raw-falloc"},
 };
 
 static const struct kernel_row growing_rows[] = {
-	{KERNEL_6_1, "+1547–3337 ms per run on ext4 and xfs", false,
-	 "io_uring stalled as much with 4k writes (+948–1565 ms; 64k: +60–142)", "0.43–0.73×",
+	{KERNEL_6_1, "5.8–8.0× on ext4 and xfs", false,
+	 "io_uring stalled as much with 4k writes (6.8–7.2×; 64k: 1.3–1.8×)", "0.43–0.73×",
 	 "6.1 qcow2-off"},
-	{KERNEL_6_12, "+1643–4759 ms per run on ext4 and xfs", false,
-	 "io_uring stalled with 4k writes (+885–1472 ms; 64k: +168–308)", "0.48–1.00×",
+	{KERNEL_6_12, "4.8–22× on ext4 and xfs", false,
+	 "io_uring stalled with 4k writes (11–44×; 64k: 3.4–4.6×)", "0.48–1.00×",
 	 "6.12 qcow2-off"},
 };
 
@@ -247,9 +249,9 @@ static void stalls_on_kernel(const struct disk_facts *f, const struct kernel *k,
 			     const char *what, const struct kernel_row *r, struct advice *out)
 {
 	if (r->io_uring_clean && f->io_uring_usable)
-		say(out, IO_MODE_IO_URING, "%sio_uring: %s: io_submit stalled on kernel %s (%s over "
-		    "a fully allocated raw, TCG guest); %s (" PER_KERNEL ", %s); io_uring usable "
-		    "here: %s", already(f, IO_MODE_IO_URING), what, k->series, r->native,
+		say(out, IO_MODE_IO_URING, "%sio_uring: %s: io_submit stalled on kernel %s (stall "
+		    "time %s a fully allocated raw's, same TCG guest); %s (" PER_KERNEL ", %s); "
+		    "io_uring usable here: %s", already(f, IO_MODE_IO_URING), what, k->series, r->native,
 		    r->io_uring, r->row, io_uring_why(f));
 	else {
 		char iou[300];
@@ -259,10 +261,10 @@ static void stalls_on_kernel(const struct disk_facts *f, const struct kernel *k,
 				 io_uring_why(f));
 		else
 			snprintf(iou, sizeof(iou), "%s", r->io_uring);
-		say(out, IO_MODE_THREADS, "%sthreads: %s: io_submit stalled on kernel %s (%s over a "
-		    "fully allocated raw, TCG guest); %s; threads leaves the submitting thread no "
-		    "I/O syscall to stall in, at %s of the best mode's throughput (" PER_KERNEL
-		    ", %s)", already(f, IO_MODE_THREADS), what, k->series, r->native, iou,
+		say(out, IO_MODE_THREADS, "%sthreads: %s: io_submit stalled on kernel %s (stall "
+		    "time %s a fully allocated raw's, same TCG guest); %s; threads leaves the "
+		    "submitting thread no I/O syscall to stall in, at %s of the best mode's "
+		    "throughput (" PER_KERNEL ", %s)", already(f, IO_MODE_THREADS), what, k->series, r->native, iou,
 		    r->threads, r->row);
 	}
 }
@@ -349,7 +351,7 @@ static bool allocating_elsewhere(const struct disk_facts *f, const struct kernel
 		kernels_differ(k, what, found, out);
 	else if (is_qcow2(f))
 		say(out, IO_MODE_UNSET, "no advice: %s of a qcow2 on kernel %s: the kernel matrix "
-		    "measured raw images there (%s over a fully allocated raw), not qcow2 ("
+		    "measured raw images there (stall time %s a fully allocated raw's), not qcow2 ("
 		    PER_KERNEL ")", what, k->series, r->native);
 	else
 		stalls_on_kernel(f, k, what, r, out);

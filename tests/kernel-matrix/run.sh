@@ -73,7 +73,11 @@ echo "--- guest ran $(($(date +%s) - t0)) s, qemu exit $rc"
 cat "$OUT/share/guest.log" 2>/dev/null || true
 if [ -n "${KM_AIOMODES_OUT:-}" ] && [ -s "$OUT/share/aiomodes/runs.jsonl" ]; then
 	mkdir -p "$KM_AIOMODES_OUT"
-	cp "$OUT/share/aiomodes/"{runs.jsonl,meta.json,report.md} "$KM_AIOMODES_OUT/" &&
+	cp "$OUT/share/aiomodes/"{runs.jsonl,report.md} "$KM_AIOMODES_OUT/" &&
+		# the guest cannot tell KVM from TCG: its meta says how it ran
+		python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); m["accel"] = sys.argv[2]
+json.dump(m, open(sys.argv[3], "w"))' "$OUT/share/aiomodes/meta.json" "${accel[1]%%,*}" \
+			"$KM_AIOMODES_OUT/meta.json" &&
 		echo "--- aiomodes results in $KM_AIOMODES_OUT"
 fi
 
