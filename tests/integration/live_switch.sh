@@ -240,8 +240,7 @@ scenario_agent() {
 	domstate_always_running
 	# the observer confirms it: the first window after the switch with I/O
 	# on vda saw the pool's writes and no io_submit
-	local i
-	for i in $(seq 300); do
+	for _ in $(seq 300); do
 		grep -q '"type":"live_verify"' "$WORKDIR/audit.jsonl" && break
 		sleep 0.2
 	done
