@@ -11,6 +11,8 @@
 #            the live mode; qemu-img check clean after shutdown
 #   refused  the image made immutable: the reopen is refused, the original
 #            node stays, the persistent XML is rolled back, vda still writes
+#   block    a type='block' disk (raw on a loop device, QEMU's host_device
+#            node): switched live the same way, pool writes afterwards
 #   killed   set-io killed after each step of the swap: the next set-io
 #            (or the agent's start) puts the node back, then switches
 #   agent    the agent, --enforce --apply live, switches the stalling vda
@@ -186,6 +188,43 @@ scenario_refused() {
 	remove_domain
 }
 
+# 1 MiB writes into the first 200 MiB of vda until told to stop
+block_writes() {
+	local off=0
+	while [ ! -e "$WORKDIR/stop-block-writes" ]; do
+		qemu_io "$DOM" 0 "write -P 9 ${off}M 1M" >/dev/null 2>&1 || sleep 0.05
+		off=$(((off + 1) % 200))
+	done
+}
+
+scenario_block() {
+	say "block: a type='block' disk (raw on a loop device) native -> threads"
+	truncate -s 256M "$LOOP_MNT/blk.raw"
+	local dev
+	dev=$(losetup -f --show "$LOOP_MNT/blk.raw") || fail "losetup failed"
+	at_exit "losetup -d '$dev'"
+	domain_define_start "$DOM" "$(domain_xml "$DOM" \
+		"    <disk type='block' device='disk'><driver name='qemu' type='raw' cache='none' io='native'/><source dev='$dev'/><target dev='vda' bus='virtio'/></disk>")"
+	rm -f "$WORKDIR/stop-block-writes"
+	block_writes &
+	local writer=$! before after
+	at_exit "touch '$WORKDIR/stop-block-writes'"
+	before=$(syscalls_of vda)
+	echo "  before, vda: $before"
+	[[ " $before" == *" io_submit:"* ]] || fail "vda on native shows no io_submit before the switch: $before"
+	set_io_live vda threads >"$WORKDIR/set-io.out" || fail "set-io --apply live of a block disk failed"
+	tail -1 "$WORKDIR/set-io.out" | sed 's/^/  /'
+	after=$(syscalls_of vda)
+	echo "  after, vda: $after"
+	touch "$WORKDIR/stop-block-writes"
+	wait "$writer" || true
+	[[ " $after" != *" io_submit:"* ]] || fail "vda still submits with io_submit: $after"
+	[[ " $after" =~ \ (pwritev|pwrite64|pwritev2): ]] || fail "no pool writes on vda after the switch: $after"
+	[ "$(virsh -q -c "$URI" domstate "$DOM")" = running ] || fail "domain not running"
+	[ "$(disk_io "$URI" "$DOM" vda --inactive)" = threads ] || fail "persistent XML of vda is not threads"
+	remove_domain
+}
+
 # kill_at STEP REPAIRER: set-io killed after STEP QMP steps of the swap;
 # REPAIRER (set-io or agent) puts the node back.
 kill_at() {
@@ -261,7 +300,7 @@ scenario_agent() {
 	remove_domain
 }
 
-for s in "${@:-swap refused killed agent}"; do
+for s in "${@:-swap refused block killed agent}"; do
 	for one in $s; do "scenario_$one"; done
 done
 echo "PASS"
