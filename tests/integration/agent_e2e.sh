@@ -107,6 +107,20 @@ say "the agent keeps running after the switch, and decides no more for vda"
 sleep 5
 kill -0 "$AGENT_PID" || fail "agent died after the switch"
 [ "$(grep -c "\"result\":\"applied\"" "$WORKDIR/audit.jsonl")" -eq 1 ] || { cut -c1-400 "$WORKDIR/audit.jsonl"; fail "more than one switch applied"; }
+say "/metrics names the switch: aioguard_disk_switch_timestamp_seconds (the dashboard's annotations), enforcing 1"
+url=$(grep -o 'http://[0-9.:]*/metrics' "$WORKDIR/agent.err" | head -1)
+python3 - "$url" "$DOM" "$(python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if "\"applied\"" in l][0]["ts"])' "$WORKDIR/audit.jsonl")" <<'PY' || fail "the applied switch in /metrics"
+import sys, urllib.request
+url, dom, ts = sys.argv[1], sys.argv[2], float(sys.argv[3])
+text = urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=10).read().decode()
+want = 'aioguard_disk_switch_timestamp_seconds{domain="%s",target="vda",from="native",to="threads",result="applied"} ' % dom
+line = [l for l in text.splitlines() if l.startswith(want)]
+assert len(line) == 1, [l for l in text.splitlines() if "switch_timestamp" in l]
+at = float(line[0].rsplit(" ", 1)[1])
+assert abs(at - ts) < 1, (at, ts)   # the audit line's time, to the second
+assert "\naioguard_enforcing 1\n" in text
+print("  " + line[0])
+PY
 stop_agent
 
 iou=$("$AIOGUARD" advise -c "$URI" --domain "$DOM" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["io_uring"]["usable"])')
