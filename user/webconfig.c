@@ -46,6 +46,9 @@ static void fail_at(struct parse *p, unsigned line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	for (char *c = msg; *c; c++)   /* a key may hold a newline: one line */
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = ' ';
 	if (line)
 		snprintf(p->err, p->errlen, "%s:%u: %s", p->name, line, msg);
 	else
