@@ -39,6 +39,7 @@ struct apply {
 	enum io_mode live_old_io;  /* what the running QEMU has (live: recorded) */
 	enum io_mode live_xml_io;  /* what libvirt's live XML says */
 	char repaired[256];        /* what live_repair put back first, or "" */
+	char *live_source;         /* the disk's top image in the live XML */
 	bool not_running;          /* save-restore asked, but nothing runs */
 };
 
@@ -153,6 +154,7 @@ static int prepare_live(struct apply *a)
 	live_xml = xml_keep_attr_whitespace(raw);
 	live_new_xml = rewrite_xml(a, live_xml, " (live XML)", &a->live_old_io);
 	a->live_xml_io = a->live_old_io;
+	a->live_source = xmledit_get_source(live_xml, a->req->target);
 	if (!live_new_xml)
 		goto out;
 	a->live_change = strcmp(live_xml, live_new_xml) != 0;
@@ -194,9 +196,9 @@ static int prepare_live_swap(struct apply *a)
 			   a->req->domain, why);
 	if (repaired > 0)
 		snprintf(a->repaired, sizeof(a->repaired), "%.200s; ", why);
-	if (live_probe(a->dom, why, sizeof(why)) < 0)
+	if (live_probe(a->dom, a->req->target, why, sizeof(why)) < 0)
 		return live_unsupported(a, why);
-	live_state_get_io(state_dir(a), a->dom, a->req->target, &a->live_old_io);
+	live_state_get_io(state_dir(a), a->dom, a->req->target, a->live_source, &a->live_old_io);
 	a->live_change = !same_aio(a->live_old_io, a->req->io);
 	return 0;
 }
@@ -614,6 +616,7 @@ int apply_set_io(virConnectPtr conn, const struct apply_request *req, struct app
 out:
 	if (a.dom)
 		virDomainFree(a.dom);
+	free(a.live_source);
 	free(a.new_xml);
 	free(a.old_def);
 	free(a.old_xml);

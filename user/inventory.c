@@ -407,7 +407,8 @@ static void read_live_records(virDomainPtr dom, struct disk_list *l, size_t firs
 		struct disk *x = &l->v[i];
 
 		x->io_xml = x->io;
-		if (x->target && live_state_get_io(live_state_dir, dom, x->target, &x->io))
+		if (x->target && x->source &&
+		    live_state_get_io(live_state_dir, dom, x->target, x->source, &x->io))
 			x->io_live_recorded = true;
 	}
 }

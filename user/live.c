@@ -440,10 +440,11 @@ static int has_reopen(struct live *l)
 	return found ? 0 : -1;
 }
 
-int live_probe(virDomainPtr dom, char *why, size_t len)
+int live_probe(virDomainPtr dom, const char *target, char *why, size_t len)
 {
 	struct live l;
-	int rc = open_live(&l, dom, NULL, why, len) < 0 || has_reopen(&l) < 0 ? -1 : 0;
+	int rc = open_live(&l, dom, NULL, why, len) < 0 || has_reopen(&l) < 0 ||
+			 load_chain(&l, target) < 0 ? -1 : 0;
 
 	live_free(&l);
 	return rc;
@@ -505,7 +506,7 @@ int live_swap(virDomainPtr dom, const char *target, enum io_mode io, enum io_mod
 			clear_pending(&l);
 		goto out;
 	}
-	if (live_state_set_io(state_dir, dom, target, io) < 0) {
+	if (live_state_set_io(state_dir, dom, target, str_field(l.layer[0].sto, "filename"), io) < 0) {
 		failf(&l, "QEMU runs aio=%s now, but recording it under %s failed: %m", aio, state_dir);
 		goto out;
 	}

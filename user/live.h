@@ -27,10 +27,11 @@
 
 #define LIVE_TMP_PREFIX "aioguard-tmp-"
 
-/* 0 when the running domain can be switched live: its QEMU has a stable
- * blockdev-reopen (QEMU >= 6.1) and libvirt started it in -blockdev mode
- * (libvirt >= 5.10 with QEMU >= 4.2). -1 with why. */
-int live_probe(virDomainPtr dom, char *why, size_t len);
+/* 0 when target of the running domain can be switched live: its QEMU has
+ * a stable blockdev-reopen (QEMU >= 6.1), libvirt started it in -blockdev
+ * mode (libvirt >= 5.10 with QEMU >= 4.2), and every node of the disk's
+ * chain has a format layer and was on QEMU's command line. -1 with why. */
+int live_probe(virDomainPtr dom, const char *target, char *why, size_t len);
 
 /* Swap every layer of target's chain to io (IO_MODE_UNSET: QEMU's default,
  * threads); old_io is what QEMU runs now (live_state, else the live XML),

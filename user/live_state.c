@@ -97,10 +97,13 @@ static json_object *section(json_object *rec, const char *name)
 }
 
 bool live_state_get_io(const char *state_dir, virDomainPtr dom, const char *target,
-		       enum io_mode *io)
+		       const char *source, enum io_mode *io)
 {
-	json_object *rec = load(state_dir, dom), *v;
-	bool found = rec && json_object_object_get_ex(section(rec, "disks"), target, &v) &&
+	json_object *rec = load(state_dir, dom), *d, *v, *src;
+	bool found = rec && json_object_object_get_ex(section(rec, "disks"), target, &d) &&
+		     json_object_object_get_ex(d, "io", &v) &&
+		     json_object_object_get_ex(d, "source", &src) &&
+		     (!source || !strcmp(json_object_get_string(src), source)) &&
 		     io_mode_parse(json_object_get_string(v), io) && *io != IO_MODE_UNSET;
 
 	json_object_put(rec);
@@ -108,15 +111,18 @@ bool live_state_get_io(const char *state_dir, virDomainPtr dom, const char *targ
 }
 
 int live_state_set_io(const char *state_dir, virDomainPtr dom, const char *target,
-		      enum io_mode io)
+		      const char *source, enum io_mode io)
 {
-	json_object *rec = load(state_dir, dom);
+	json_object *rec = load(state_dir, dom), *d = json_object_new_object();
 	int ret;
 
-	if (!rec)
+	if (!rec) {
+		json_object_put(d);
 		return errno = ESRCH, -1;
-	json_object_object_add(section(rec, "disks"), target,
-			       json_object_new_string(io_mode_name(io) ? io_mode_name(io) : "threads"));
+	}
+	json_object_object_add(d, "io", json_object_new_string(io_mode_name(io) ? io_mode_name(io) : "threads"));
+	json_object_object_add(d, "source", json_object_new_string(source ? source : ""));
+	json_object_object_add(section(rec, "disks"), target, d);
 	json_object_object_add(rec, "pending", json_object_new_object());
 	ret = save(state_dir, dom, rec);
 	json_object_put(rec);

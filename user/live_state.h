@@ -3,11 +3,15 @@
  * started with and cannot be told otherwise, so the mode QEMU really runs
  * after `--apply live` is kept here, in STATE_DIR/live/UUID.json:
  *   {"instance": "BOOT_ID/QEMU_PID/DOMAIN_ID",
- *    "disks": {"vda": "threads"},          the mode QEMU runs per target
+ *    "disks": {"vda": {"io": "threads", "source": "/…/vda.qcow2"}},
+ *                                 the mode QEMU runs per target, and the
+ *                                 image whose file node was swapped
  *    "pending": {"libvirt-2-storage": "native"}}   a swap under way: the
  *                                            aio its file node had before
  * A record holds for the QEMU process it was written for only (the
- * instance): a restarted domain runs what its XML says again. */
+ * instance): a restarted domain runs what its XML says again; and for the
+ * image it was written for only: a snapshot's new overlay, or a block copy
+ * pivoted to, is a node libvirt made with the XML's io. */
 #ifndef AIOGUARD_LIVE_STATE_H
 #define AIOGUARD_LIVE_STATE_H
 
@@ -16,12 +20,14 @@
 
 #include "../policy/facts.h"
 
-/* The mode QEMU runs for target, when a record of this QEMU says one. */
+/* The mode QEMU runs for target, when a record of this QEMU says one for
+ * this source (the disk's top image now; NULL: not checked). */
 bool live_state_get_io(const char *state_dir, virDomainPtr dom, const char *target,
-		       enum io_mode *io);
-/* Record target's live mode (and clear what is pending). 0, or -1 (errno). */
+		       const char *source, enum io_mode *io);
+/* Record target's live mode on the image source (and clear what is
+ * pending). 0, or -1 (errno). */
 int live_state_set_io(const char *state_dir, virDomainPtr dom, const char *target,
-		      enum io_mode io);
+		      const char *source, enum io_mode io);
 
 /* A swap of a file node under way: the aio it had ("native", …); aio NULL
  * clears it. 0, or -1 (errno). */

@@ -207,6 +207,24 @@ char *xmledit_get_alias(const char *xml, const char *target, char *err, size_t e
 	return name;
 }
 
+char *xmledit_get_source(const char *xml, const char *target)
+{
+	struct located loc;
+	char err[256];
+	xmlNodePtr src;
+	char *path = NULL;
+
+	if (locate(xml, target, &loc, err, sizeof(err)) < 0)
+		return NULL;
+	src = child(loc.disk, "source");
+	if (src)
+		path = attr(src, "file");
+	if (src && !path)
+		path = attr(src, "dev");
+	xmlFreeDoc(loc.doc);
+	return path;
+}
+
 static xmlNodePtr next_element(xmlNodePtr cur)
 {
 	xmlNodePtr next = xmlFirstElementChild(cur);

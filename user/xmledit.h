@@ -32,6 +32,10 @@ int xmledit_get_driver(const char *xml, const char *target, struct xml_driver *o
  * in err when there is no such disk or it has no alias. */
 char *xmledit_get_alias(const char *xml, const char *target, char *err, size_t errlen);
 
+/* The <source file=…> or <source dev=…> of the disk `target`, malloc'd;
+ * NULL when there is none (a volume, a network disk) or no such disk. */
+char *xmledit_get_source(const char *xml, const char *target);
+
 /* A malloc'd copy of xml whose disk `target` has <driver io=io>: the io
  * value is replaced, or io='…' appended to <driver>, or <driver name='qemu'
  * io='…'/> inserted as the disk's first child with its siblings' indentation.

@@ -8,7 +8,8 @@
 #            pwritev/pwrite64 and no io_submit; before: io_submit); data
 #            written before, during and after reads back; the chain's base
 #            still reads; the persistent XML says threads; advise reports
-#            the live mode; qemu-img check clean after shutdown
+#            the live mode, and after a snapshot of vda the XML's mode for
+#            its new overlay; qemu-img check clean after shutdown
 #   refused  the image made immutable: the reopen is refused, the original
 #            node stays, the persistent XML is rolled back, vda still writes
 #   block    a type='block' disk (raw on a loop device, QEMU's host_device
@@ -150,6 +151,28 @@ for t in ("vda", "vdb"):
     assert d["io_next_boot"] == "threads", d
 print("  advise: io threads (live XML: native), next boot threads")
 PY
+	# a snapshot's new overlay is a node libvirt makes with the XML's io:
+	# the record no longer speaks for vda, and advise says so
+	virsh -q -c "$URI" snapshot-create-as "$DOM" --disk-only --no-metadata \
+		--diskspec vda,file="$LOOP_MNT/snap.qcow2" --diskspec vdb,snapshot=no >/dev/null ||
+		fail "disk-only snapshot of vda failed"
+	"$AIOGUARD" advise -c "$URI" --domain "$DOM" --state-dir "$STATE" --json >"$WORKDIR/advise2.json"
+	python3 - "$WORKDIR/advise2.json" <<'PY'
+import json, sys
+disks = {d["target"]: d for d in json.load(open(sys.argv[1]))["disks"]}
+a, b = disks["vda"], disks["vdb"]
+assert a["source"].endswith("/snap.qcow2") and a["io"] == "native" and not a["io_switched_live"], a
+assert b["io"] == "threads" and b["io_switched_live"] is True, b
+print("  after a snapshot of vda: vda's new overlay reported as io native (the XML's), vdb still threads")
+PY
+	# the overlay's options are not on QEMU's command line: refused up front
+	if set_io_live vda native >/dev/null 2>"$WORKDIR/overlay.err"; then
+		fail "set-io --apply live switched a node QEMU was not started with"
+	fi
+	grep -q "not on QEMU's command line.*nothing changed" "$WORKDIR/overlay.err" ||
+		fail "unclear refusal: $(cat "$WORKDIR/overlay.err")"
+	[ "$(disk_io "$URI" "$DOM" vda --inactive)" = threads ] || fail "a refused live switch changed the persistent XML"
+	echo "  set-io --apply live on the overlay: $(cat "$WORKDIR/overlay.err")"
 	local done_mb
 	done_mb=$(cat "$WORKDIR/write-offset")
 	stop_domain
@@ -159,6 +182,7 @@ PY
 	read_back "$LOOP_MNT/top.qcow2" 0x22 0 4M
 	read_back "$LOOP_MNT/top.qcow2" 0x44 8M 4M
 	echo "  read back: before (16 MiB), during ($done_mb MiB), after (16 MiB); vdb's base and new writes"
+	qemu-img check -q "$LOOP_MNT/snap.qcow2" || fail "qemu-img check of the snapshot overlay is not clean"
 	check_images
 	remove_domain
 }
