@@ -175,8 +175,8 @@ static struct kernel kernel_of(const struct disk_facts *f)
 static const char *kernel_unmeasured(const struct kernel *k, char *buf, size_t size)
 {
 	if (k->seen == KERNEL_NOT_KNOWN)
-		snprintf(buf, size, "the kernel QEMU runs on is not known here (libvirt on another host, "
-			 "or no release to read)");
+		snprintf(buf, size, "the kernel QEMU runs on is not known here (libvirt on another "
+			 "host, or no release to read)");
 	else
 		snprintf(buf, size, "kernel %s was not measured (measured: 6.1 and 6.12 in the kernel "
 			 "matrix, 6.18 on the host)", k->series);
@@ -251,8 +251,8 @@ static void stalls_on_kernel(const struct disk_facts *f, const struct kernel *k,
 	if (r->io_uring_clean && f->io_uring_usable)
 		say(out, IO_MODE_IO_URING, "%sio_uring: %s: io_submit stalled on kernel %s (stall "
 		    "time %s a fully allocated raw's, same TCG guest); %s (" PER_KERNEL ", %s); "
-		    "io_uring usable here: %s", already(f, IO_MODE_IO_URING), what, k->series, r->native,
-		    r->io_uring, r->row, io_uring_why(f));
+		    "io_uring usable here: %s", already(f, IO_MODE_IO_URING), what, k->series,
+		    r->native, r->io_uring, r->row, io_uring_why(f));
 	else {
 		char iou[300];
 
@@ -264,8 +264,8 @@ static void stalls_on_kernel(const struct disk_facts *f, const struct kernel *k,
 		say(out, IO_MODE_THREADS, "%sthreads: %s: io_submit stalled on kernel %s (stall "
 		    "time %s a fully allocated raw's, same TCG guest); %s; threads leaves the "
 		    "submitting thread no I/O syscall to stall in, at %s of the best mode's "
-		    "throughput (" PER_KERNEL ", %s)", already(f, IO_MODE_THREADS), what, k->series, r->native, iou,
-		    r->threads, r->row);
+		    "throughput (" PER_KERNEL ", %s)", already(f, IO_MODE_THREADS), what,
+		    k->series, r->native, iou, r->threads, r->row);
 	}
 }
 
@@ -284,6 +284,24 @@ static bool is_qcow2(const struct disk_facts *f)
 	return f->format && !strcmp(f->format, "qcow2");
 }
 
+/* Growing, on a kernel nobody measured: native stalled on all three
+ * measured, io_uring on 6.1 and 6.12 too, threads by construction never. */
+static void writes_extend_unmeasured(const struct disk_facts *f, const struct kernel *k,
+				     const char *why, struct advice *out)
+{
+	char unmeasured[160];
+
+	if (f->io == IO_MODE_IO_URING)
+		kernels_differ(k, why, "io_uring stalled with 4k writes on 6.1 and 6.12, not on "
+			       "6.18", out);
+	else
+		say(out, IO_MODE_THREADS, "%sthreads: %s: io_submit stalled on them on every "
+		    "kernel measured (6.1, 6.12, 6.18), and threads leaves the submitting thread no "
+		    "I/O syscall to stall in; io_uring, not: it stalled with 4k writes on 6.1 and "
+		    "6.12; %s (" PER_KERNEL ")", already(f, IO_MODE_THREADS), why,
+		    kernel_unmeasured(k, unmeasured, sizeof(unmeasured)));
+}
+
 /* "writes extend the file": native stalled on every kernel measured. */
 static void writes_extend(const struct disk_facts *f, const struct kernel *k, struct advice *out)
 {
@@ -294,7 +312,7 @@ static void writes_extend(const struct disk_facts *f, const struct kernel *k, st
 		"qcow2-off)";
 	const char *fmt = f->format ? f->format : "file";
 	const struct kernel_row *r = KERNEL_ROW(growing_rows, k);
-	char why[320], unmeasured[160];
+	char why[320];
 
 	snprintf(why, sizeof(why), "writes extend the file (%s image smaller than its virtual "
 		 "size)", fmt);
@@ -303,17 +321,7 @@ static void writes_extend(const struct disk_facts *f, const struct kernel *k, st
 		return;
 	}
 	if (k->seen != KERNEL_6_18) {
-		/* native stalled on all three; io_uring only on 6.18 not */
-		if (f->io == IO_MODE_IO_URING)
-			kernels_differ(k, why, "io_uring stalled with 4k writes on 6.1 and 6.12, "
-				       "not on 6.18", out);
-		else
-			say(out, IO_MODE_THREADS, "%sthreads: %s: io_submit stalled on them on "
-			    "every kernel measured (6.1, 6.12, 6.18), and threads leaves the "
-			    "submitting thread no I/O syscall to stall in; io_uring, not: it "
-			    "stalled with 4k writes on 6.1 and 6.12; %s (" PER_KERNEL ")",
-			    already(f, IO_MODE_THREADS), why,
-			    kernel_unmeasured(k, unmeasured, sizeof(unmeasured)));
+		writes_extend_unmeasured(f, k, why, out);
 		return;
 	}
 	snprintf(why, sizeof(why), stall, fmt);
