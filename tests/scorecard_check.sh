@@ -13,7 +13,7 @@ for f in scorecard.md per-kernel.md; do
 	diff -u "$src/docs/aio-modes/$f" "$out/$f" >&2 ||
 		{ echo "FAIL: docs/aio-modes/$f is not what tools/aio-scorecard makes of the results (run it)" >&2; exit 1; }
 done
-grep -q '^| loop, page-cached (TCG) | 6.1 ' "$out/scorecard.md" ||
+grep -q '(TCG) | 6\.1 | ' "$out/scorecard.md" ||
 	{ echo "FAIL: the scorecard has no 6.1 cells" >&2; exit 1; }
 rc=0
 err=$(echo "format=raw image=holey" | "$build/tools/advise-facts" 2>&1 >/dev/null) || rc=$?
