@@ -202,6 +202,24 @@ static const struct row rows[] = {
 	{ "allocated, no format", DISK("none", NULL, .image = IMAGE_ALLOCATED),
 	  IO_MODE_NATIVE, "file image allocated", SPARSE_NO },
 
+	/* 6.18, xfs: a raw's holes and unwritten extents stalled with 4k writes */
+	{ "6.18 xfs sparse raw: io_uring", DISK("none", "raw", .fs = "xfs", .io = IO_MODE_NATIVE,
+						 .image = IMAGE_SPARSE),
+	  IO_MODE_IO_URING, "io_uring: holes on xfs: 4k writes stalled io_submit on kernel 6.18",
+	  SPARSE_YES, "'Closer to a disk', xfs raw-sparse and raw-falloc" },
+	{ "6.18 xfs fallocated raw: io_uring", DISK("none", "raw", .fs = "xfs",
+		.image = IMAGE_ALLOCATED, .unwritten = true),
+	  IO_MODE_IO_URING, "io_uring: unwritten (fallocated) extents on xfs", SPARSE_NO },
+	{ "6.18 xfs fallocated raw, io_uring not usable: native", DISK("none", "raw", UNUSABLE,
+		.fs = "xfs", .image = IMAGE_ALLOCATED, .unwritten = true),
+	  IO_MODE_NATIVE, "native: unwritten (fallocated) extents", SPARSE_NO },
+	{ "6.18 xfs sparse qcow2 (metadata): native", DISK("none", "qcow2", .fs = "xfs",
+							    .image = IMAGE_SPARSE),
+	  IO_MODE_NATIVE, "the qcow2 file has its full length", SPARSE_YES },
+	{ "6.18 xfs allocated raw: native", DISK("none", "raw", .fs = "xfs",
+						  .image = IMAGE_ALLOCATED),
+	  IO_MODE_NATIVE, "native: raw image allocated", SPARSE_NO },
+
 	/* per kernel: 6.1 and 6.12 from the kernel matrix ('Per kernel') */
 	{ "6.1 sparse raw: threads (io_uring stalled too)", DISK("none", "raw", K6_1,
 		.io = IO_MODE_NATIVE, .image = IMAGE_SPARSE),
