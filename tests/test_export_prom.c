@@ -186,6 +186,21 @@ static void one_series_per_hook(void **state)
 	free(out);
 }
 
+static void write_slots(FILE *f, const void *arg)
+{
+	prom_write_bpf_slots(f, arg);
+}
+
+static void bpf_slots_gauges_and_counter(void **state)
+{
+	const struct prom_bpf_slots sl = {.in_use = 7, .total = 1024, .untracked = 12345678901ULL};
+	char *out = render(write_slots, &sl);
+	assert_non_null(strstr(out, "# TYPE aioguard_bpf_slots_in_use gauge\naioguard_bpf_slots_in_use 7\n"));
+	assert_non_null(strstr(out, "# TYPE aioguard_bpf_slots_total gauge\naioguard_bpf_slots_total 1024\n"));
+	assert_non_null(strstr(out, "# TYPE aioguard_bpf_untracked_total counter\naioguard_bpf_untracked_total 12345678901\n"));
+	free(out);
+}
+
 /* The agent's layout (agent.c): slot k holds [2^k, 2^(k+1)) µs, the last
  * one open-ended (+Inf only). */
 #define SLOTS 31
@@ -350,6 +365,7 @@ int main(void)
 		cmocka_unit_test(compact_buckets_fold_slots_exactly),
 		cmocka_unit_test(compact_series_per_disk),
 		cmocka_unit_test(disk_switches_name_the_disk),
+		cmocka_unit_test(bpf_slots_gauges_and_counter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

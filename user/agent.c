@@ -40,7 +40,6 @@ void agent_free(struct agent *a)
 		disk_forget(&a->disks[i]);
 	free(a->disks);
 	free(a->changes);
-	disk_list_free(&a->inv);
 	agg_snapshot_free(&a->prev);
 	agg_snapshot_free(&a->now);
 	agg_snapshot_free(&a->open);
@@ -99,34 +98,24 @@ static void drop_gone(struct agent *a)
 	a->ndisks = kept;
 }
 
-static bool pid_listed(const pid_t *v, size_t n, pid_t p)
+static bool domain_in_scope(const char *domain, const void *cfg)
 {
-	for (size_t i = 0; i < n; i++)
-		if (v[i] == p)
-			return true;
-	return false;
+	return config_domain_in_scope(cfg, domain);
 }
 
-static void sync_watched_pids(struct agent *a)
+void agent_take_inventory(struct agent *a, struct disk_list *fresh,
+			  const struct io_uring_support *iou, const char *kernel)
 {
-	pid_t *want = xcalloc(a->inv.n, sizeof(*want)), *have;
-	size_t nwant = 0;
-
-	for (size_t i = 0; i < a->inv.n; i++) {
-		const struct disk *x = &a->inv.v[i];
-		if (x->qemu_pid && config_domain_in_scope(&a->cfg, x->domain) &&
-		    !pid_listed(want, nwant, x->qemu_pid))
-			want[nwant++] = x->qemu_pid;
-	}
-	size_t nhave = observer_watched(a->obs, &have);
-	for (size_t i = 0; i < nhave; i++)
-		if (!pid_listed(want, nwant, have[i]))
-			observer_watch_tgid(a->obs, have[i], false);
-	for (size_t i = 0; i < nwant; i++)
-		if (!pid_listed(have, nhave, want[i]))
-			observer_watch_tgid(a->obs, want[i], true);
-	free(want);
-	free(have);
+	session_set_inventory(&a->s, fresh, domain_in_scope, &a->cfg);
+	a->iou = *iou;
+	snprintf(a->kernel, sizeof(a->kernel), "%s", kernel);
+	for (size_t i = 0; i < a->ndisks; i++)
+		a->disks[i].disk = NULL;
+	for (size_t i = 0; i < a->s.disks.n; i++)
+		if (watchable(a, &a->s.disks.v[i]))
+			track(a, &a->s.disks.v[i])->disk = &a->s.disks.v[i];
+	drop_gone(a);
+	a->inventory_dirty = false;
 }
 
 int agent_refresh(struct agent *a)
@@ -139,18 +128,11 @@ int agent_refresh(struct agent *a)
 		disk_list_free(&fresh);
 		return -1;
 	}
-	disk_list_free(&a->inv);
-	a->inv = fresh;
-	io_uring_probe(a->conn, &a->iou);
-	host_kernel_probe(a->conn, a->kernel);
-	for (size_t i = 0; i < a->ndisks; i++)
-		a->disks[i].disk = NULL;
-	for (size_t i = 0; i < a->inv.n; i++)
-		if (watchable(a, &a->inv.v[i]))
-			track(a, &a->inv.v[i])->disk = &a->inv.v[i];
-	drop_gone(a);
-	sync_watched_pids(a);
-	a->inventory_dirty = false;
+	struct io_uring_support iou;
+	char kernel[HOST_KERNEL_LEN];
+	io_uring_probe(a->conn, &iou);
+	host_kernel_probe(a->conn, kernel);
+	agent_take_inventory(a, &fresh, &iou, kernel);
 	return 0;
 }
 
@@ -504,7 +486,7 @@ static void keep_max(struct agg_snapshot *acc, struct agg_entry *e)
  * for the window's own read at its close. */
 static size_t read_open(struct agent *a, struct agg_interval **rows)
 {
-	observer_read(a->obs, &a->open);
+	session_read(&a->s, &a->open);
 	for (size_t i = 0; i < a->open.n; i++)
 		keep_max(&a->open_max, &a->open.v[i]);
 	return agg_intervals(&a->prev, &a->open, rows);
@@ -584,7 +566,7 @@ void agent_close_window(struct agent *a)
 	uint32_t length_ms = (uint32_t)fmax(1, (now - a->window_start) * 1000);
 	double wall = wall_clock_s();
 
-	observer_read(a->obs, &a->now);
+	session_read(&a->s, &a->now);
 	for (size_t i = 0; i < a->now.n; i++)   /* the maxima earlier reads took */
 		keep_max(&a->open_max, &a->now.v[i]);
 	agg_snapshot_clear(&a->open_max);
@@ -601,6 +583,7 @@ void agent_close_window(struct agent *a)
 			decide(a, d, d->win, d->nwin, now);
 	}
 	free(rows);
+	session_forget_idle(&a->s, &a->now);
 	struct agg_snapshot tmp = a->prev;
 	a->prev = a->now;
 	a->now = tmp;
@@ -684,9 +667,12 @@ static void write_agent_metrics(struct agent *a, FILE *f)
 		}
 	prom_family(f, "aioguard_bpf_events_lost_total", "counter",
 		    "Stall events lost because the BPF ring buffer was full.");
-	prom_sample(f, "aioguard_bpf_events_lost_total", NULL, (double)observer_lost_events(a->obs));
+	prom_sample(f, "aioguard_bpf_events_lost_total", NULL, (double)observer_lost_events(a->s.obs));
+	const struct prom_bpf_slots slots = {session_slots_in_use(&a->s), session_slots_total(&a->s),
+					     session_untracked(&a->s)};
+	prom_write_bpf_slots(f, &slots);
 	const struct observer_hook *hooks;
-	size_t nhooks = observer_hook_list(a->obs, &hooks);
+	size_t nhooks = observer_hook_list(a->s.obs, &hooks);
 	struct prom_hook *ph = xcalloc(nhooks, sizeof(*ph));
 	for (size_t i = 0; i < nhooks; i++)
 		ph[i] = (struct prom_hook){hooks[i].what, hooks[i].how, hooks[i].attached};

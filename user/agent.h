@@ -16,7 +16,7 @@
 #include "audit.h"
 #include "disk.h"
 #include "host.h"
-#include "observer.h"
+#include "session.h"
 
 /* What the agent remembers of one disk, across inventory refreshes and
  * libvirt reconnects. Identity: domain UUID + target + (dev, ino): a new
@@ -40,7 +40,7 @@ struct agent_disk {
 		enum io_mode from, to;
 		int result;
 	} switched;
-	const struct disk *disk;       /* in agent.inv; NULL when gone */
+	const struct disk *disk;       /* in agent.s.disks; NULL when gone */
 	double live_verify_since;      /* a live switch applied then (monotonic
 	                                  s); 0: nothing to verify */
 	enum io_mode live_from, live_to;
@@ -50,9 +50,8 @@ enum { RESULT_APPLIED, RESULT_DRY_RUN, RESULT_FAILED, RESULT_ADVISED, RESULT_UNC
 
 struct agent {
 	struct agent_config cfg;
-	struct observer *obs;
+	struct session s;              /* the observer; s.disks: the last inventory */
 	virConnectPtr conn;            /* NULL while libvirtd is away */
-	struct disk_list inv;          /* the last inventory */
 	struct io_uring_support iou;   /* as of the last inventory */
 	char kernel[HOST_KERNEL_LEN];  /* QEMU's kernel release; "" if remote */
 	struct agent_disk *disks;
@@ -82,8 +81,12 @@ void agent_free(struct agent *a);
 /* Put back what a live switch killed half way left in running domains in
  * scope (live_repair: only domains with a swap recorded as under way). */
 void agent_repair_live(struct agent *a);
-/* Re-read the domains, keep histories, watch the QEMU pids in scope. */
+/* Re-read the domains through a->conn and take them (agent_take_inventory). */
 int agent_refresh(struct agent *a);
+/* Take a fresh inventory (moved) and this host's io_uring facts and kernel: keep
+ * histories, watch the QEMU pids in scope. No libvirt call. */
+void agent_take_inventory(struct agent *a, struct disk_list *fresh,
+			  const struct io_uring_support *iou, const char *kernel);
 /* Hand one stall event to the open window of its disk. */
 void agent_on_stall(struct agent *a, const struct observer_stall *s);
 /* Decide early for disks whose open window just turned bad, so a switch

@@ -343,9 +343,8 @@ static int start(struct run *r)
 
 	if (load_web_config(r) < 0 || open_outputs(r) < 0)
 		return -1;
-	if (observer_open(&oo, &r->a.obs) < 0)
+	if (session_open(&r->a.s, &oo, true) < 0)
 		return -1;
-	r->a.inv = (struct disk_list){0};
 	virt_init();
 	if (virEventRegisterDefaultImpl() < 0)
 		return log_err("cannot start libvirt's event loop: %s", virt_last_error()), -1;
@@ -358,13 +357,13 @@ static int start(struct run *r)
 	inventory_set_state_dir(r->a.cfg.state_dir);
 	agent_repair_live(&r->a);
 	agent_refresh(&r->a);
-	observer_read(r->a.obs, &r->a.prev);
+	session_read(&r->a.s, &r->a.prev);
 	if (privs_drop_after_attach() < 0 || start_metrics(r) < 0)
 		return -1;
 	fprintf(stderr, "aioguard: running (%s, apply %s, target %s), %zu disks watched; attached: %s\n",
 		r->a.cfg.enforce ? "enforce" : "dry-run",
 		apply_strategy_name(r->a.cfg.apply),
-		adapt_target_name(r->a.cfg.adapt.target), r->a.ndisks, observer_hooks(r->a.obs));
+		adapt_target_name(r->a.cfg.adapt.target), r->a.ndisks, observer_hooks(r->a.s.obs));
 	warn_target(&r->a);
 	return 0;
 }
@@ -421,7 +420,7 @@ static int loop(struct run *r)
 
 	publish_metrics(r);
 	while (!stop_requested) {
-		int n = observer_poll(r->a.obs, POLL_MS, &cb);
+		int n = observer_poll(r->a.s.obs, POLL_MS, &cb);
 		if (n < 0 && n != -EINTR) {
 			log_err("reading stall events failed: %s", strerror(-n));
 			return -1;
@@ -451,7 +450,7 @@ static void cleanup(struct run *r)
 	libvirt_disconnect(r);
 	if (noop_timer_id >= 0)
 		virEventRemoveTimeout(noop_timer_id);
-	observer_close(r->a.obs);
+	session_close(&r->a.s);
 	if (r->a.events && r->a.events != stdout)
 		fclose(r->a.events);
 	audit_log_close(r->a.audit);
@@ -481,7 +480,7 @@ int cmd_run(int argc, char **argv)
 	if (rc == 0) {
 		rc = loop(&r) < 0 ? 1 : 0;   /* 1: systemd's Restart=on-failure restarts it */
 		fprintf(stderr, "aioguard: stopping; %lu stall events lost\n",
-			(unsigned long)observer_lost_events(r.a.obs));
+			(unsigned long)observer_lost_events(r.a.s.obs));
 	}
 	cleanup(&r);
 	return rc;

@@ -61,4 +61,11 @@ struct prom_hook {
 };
 void prom_write_bpf_hooks(FILE *f, const struct prom_hook *h, size_t n);
 
+/* The kernel's counting slots, one per (disk, syscall): in use, there are,
+ * and submissions not counted because none was free. */
+struct prom_bpf_slots {
+	uint64_t in_use, total, untracked;
+};
+void prom_write_bpf_slots(FILE *f, const struct prom_bpf_slots *s);
+
 #endif

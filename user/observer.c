@@ -74,6 +74,7 @@ struct observer {
 	struct obs_disk_stats *percpu;   /* read buffer, one per CPU */
 	double realtime_offset;          /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	const struct observer_callbacks *cb;   /* during observer_poll() */
+	uint32_t slots, slots_in_use;
 	char hooks[512];
 	struct observer_hook hook[1 + N_OPTIONAL_HOOKS];   /* syscalls, then optional */
 };
@@ -612,7 +613,7 @@ static int fill_free_slots(struct observer *o)
 {
 	int fd = bpf_map__fd(o->skel->maps.free_slots);
 
-	for (__u32 slot = 0; slot < OBS_MAX_DISKS; slot++)
+	for (__u32 slot = 0; slot < o->slots; slot++)
 		if (bpf_map_update_elem(fd, NULL, &slot, 0)) {
 			log_err("cannot fill the stats slot queue: %s", strerror(errno));
 			return -1;
@@ -620,7 +621,39 @@ static int fill_free_slots(struct observer *o)
 	return 0;
 }
 
-/* Open, set up for syscall hooks `sys`, load, attach. */
+/* The four maps of the slot scheme hold o->slots entries: set before load,
+ * so tests shrink them without a rebuild. */
+static int size_slot_maps(struct observer *o)
+{
+	struct bpf_map *maps[] = {o->skel->maps.disk_slots, o->skel->maps.slot_owner,
+				  o->skel->maps.free_slots, o->skel->maps.disk_stats};
+
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		if (bpf_map__set_max_entries(maps[i], o->slots)) {
+			log_err("cannot size the stats maps to %u slots", o->slots);
+			return -1;
+		}
+	return 0;
+}
+
+int observer_slots_from_env(uint32_t *out)
+{
+	const char *v = getenv("AIOGUARD_BPF_SLOTS");
+	char *end;
+
+	*out = 0;
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	unsigned long n = strtoul(v, &end, 10);
+	if (errno || *end || n < 1 || n > 65536 || *v == '-') {
+		log_err("AIOGUARD_BPF_SLOTS: need a number of slots 1..65536, got '%s'", v);
+		return -1;
+	}
+	*out = (uint32_t)n;
+	return 0;
+}
+
 /* The optional hook group whose programs in `use` include `name`, or -1. */
 static int optional_group_of(const char *name, const char *const *use[])
 {
@@ -650,6 +683,8 @@ static int load_with(struct observer *o, const struct observer_options *opts,
 		return -1;
 	}
 	set_settings(o, opts, probe_reads_ok);
+	if (size_slot_maps(o))
+		return -1;
 	set_syscall_autoload(o, sys);
 	probe_optional_hooks(o, tp_btf_ok, use);
 	for (size_t g = 0; g < N_OPTIONAL_HOOKS; g++)
@@ -724,6 +759,7 @@ int observer_open(const struct observer_options *opts, struct observer **out)
 	ensure_tracefs();
 	o = xcalloc(1, sizeof(*o));
 	o->ncpus = libbpf_num_possible_cpus();
+	o->slots = opts->slots ? opts->slots : OBS_MAX_DISKS;
 	if (o->ncpus <= 0 || open_and_load(o, opts)) {
 		observer_close(o);
 		return -1;
@@ -823,9 +859,11 @@ int observer_read(struct observer *o, struct agg_snapshot *out)
 	__u32 slot;
 
 	agg_snapshot_clear(out);
+	o->slots_in_use = 0;
 	while (bpf_map_get_next_key(slots_fd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
+		o->slots_in_use++;
 		if (bpf_map_lookup_elem(slots_fd, &key, &slot) ||
 		    bpf_map_lookup_elem(stats_fd, &slot, o->percpu))
 			continue;  /* forgotten meanwhile */
@@ -855,6 +893,8 @@ int observer_forget(struct observer *o, const struct agg_key *k)
 	/* Threads holding the slot in their cache stop using it first. */
 	bpf_map_update_elem(bpf_map__fd(o->skel->maps.slot_owner), &slot, &none, BPF_ANY);
 	bpf_map_delete_elem(slots_fd, &key);
+	if (o->slots_in_use)
+		o->slots_in_use--;
 	memset(o->percpu, 0, o->ncpus * sizeof(*o->percpu));
 	bpf_map_update_elem(bpf_map__fd(o->skel->maps.disk_stats), &slot, o->percpu, BPF_ANY);
 	return bpf_map_update_elem(bpf_map__fd(o->skel->maps.free_slots), NULL, &slot, 0) ? -errno : 0;
@@ -869,4 +909,14 @@ uint64_t observer_lost_events(const struct observer *o)
 uint64_t observer_untracked(const struct observer *o)
 {
 	return __atomic_load_n(&o->skel->bss->untracked, __ATOMIC_RELAXED);
+}
+
+uint32_t observer_slots_total(const struct observer *o)
+{
+	return o->slots;
+}
+
+uint32_t observer_slots_in_use(const struct observer *o)
+{
+	return o->slots_in_use;
 }

@@ -26,7 +26,15 @@ struct observer_options {
 	                                    name (its main thread's comm, 15
 	                                    chars at most) once it submits I/O */
 	enum observer_syscall_hooks syscall_hooks;
+	uint32_t slots;                  /* (disk, syscall) keys counted at
+	                                    once; 0: OBS_MAX_DISKS. Tests
+	                                    shrink it (observer_slots_from_env) */
 };
+
+/* AIOGUARD_BPF_SLOTS=N in the environment, for tests that run out of
+ * slots without a rebuild: N (1..65536), 0 when unset; -1 (said) when
+ * it is not such a number. */
+int observer_slots_from_env(uint32_t *out);
 
 struct observer_stall {
 	double ts;                /* seconds since the epoch (CLOCK_REALTIME) */
@@ -79,7 +87,7 @@ int observer_poll(struct observer *o, int timeout_ms, const struct observer_call
 int observer_read(struct observer *o, struct agg_snapshot *out);
 
 /* Stop counting a (disk, syscall), typically one idle for long: its slot
- * is reused (there are OBS_MAX_DISKS). Counting restarts from zero should
+ * is reused (there are observer_slots_total()). Counting restarts from zero should
  * it be used again. 0, or -ENOENT when not counted. */
 int observer_forget(struct observer *o, const struct agg_key *key);
 
@@ -91,8 +99,12 @@ int observer_decode_event(const void *data, size_t size, double realtime_offset,
 
 /* Events lost because the ring buffer was full. */
 uint64_t observer_lost_events(const struct observer *o);
-/* Submissions not counted because all OBS_MAX_DISKS slots were taken. */
+/* Submissions not counted because every slot was taken. */
 uint64_t observer_untracked(const struct observer *o);
+/* The slots there are, and those holding a key (as of the last
+ * observer_read, less those forgotten since). */
+uint32_t observer_slots_total(const struct observer *o);
+uint32_t observer_slots_in_use(const struct observer *o);
 
 /* "io_submit", "pwritev", …; "?" for anything else. */
 const char *obs_syscall_name(enum obs_syscall sc);
