@@ -118,34 +118,30 @@ void agent_take_inventory(struct agent *a, struct disk_list *fresh,
 	a->inventory_dirty = false;
 }
 
-int agent_refresh(struct agent *a)
+void agent_request_inventory(struct agent *a)
 {
-	struct disk_list fresh = {0};
-
-	if (!a->conn)
-		return -1;
-	if (inventory_collect(a->conn, NULL, INVENTORY_INSPECT | INVENTORY_RUNNING_ONLY, &fresh) < 0 && !fresh.n) {
-		disk_list_free(&fresh);
-		return -1;
-	}
-	struct io_uring_support iou;
-	char kernel[HOST_KERNEL_LEN];
-	io_uring_probe(a->conn, &iou);
-	host_kernel_probe(a->conn, kernel);
-	agent_take_inventory(a, &fresh, &iou, kernel);
-	return 0;
+	a->inventory_dirty = true;
+	a->inventory_again = a->inventory_asked;
+	if (a->inventory_asked || !a->vw)
+		return;
+	struct virt_job *j = xcalloc(1, sizeof(*j));
+	j->kind = VIRT_JOB_INVENTORY;
+	virt_worker_submit(a->vw, j);
+	a->inventory_asked = true;
 }
 
-void agent_repair_live(struct agent *a)
+/* In the libvirt thread: live_repair every running domain in scope. */
+static void repair_live_with(virConnectPtr conn, void *arg)
 {
+	const struct agent_config *cfg = arg;
 	virDomainPtr *doms = NULL;
 	char msg[512];
-	int n = a->conn ? virConnectListAllDomains(a->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE) : 0;
+	int n = virConnectListAllDomains(conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
 
 	for (int i = 0; i < n; i++) {
 		const char *name = virDomainGetName(doms[i]);
-		int rc = config_domain_in_scope(&a->cfg, name)
-				 ? live_repair(doms[i], a->cfg.state_dir, msg, sizeof(msg)) : 0;
+		int rc = config_domain_in_scope(cfg, name)
+				 ? live_repair(doms[i], cfg->state_dir, msg, sizeof(msg)) : 0;
 
 		if (rc < 0)
 			log_err("%s: a live switch left half done could not be put back: %s", name, msg);
@@ -156,10 +152,30 @@ void agent_repair_live(struct agent *a)
 	free(doms);
 }
 
+void agent_repair_live(struct agent *a)
+{
+	struct agent_config *cfg = xcalloc(1, sizeof(*cfg));
+	struct virt_job *j = xcalloc(1, sizeof(*j));
+
+	*cfg = a->cfg;
+	*j = (struct virt_job){.kind = VIRT_JOB_CALL, .call = repair_live_with, .arg = cfg};
+	virt_worker_submit(a->vw, j);
+}
+
 static struct agent_disk *find_devino(struct agent *a, uint64_t dev, uint64_t ino)
 {
 	for (size_t i = 0; i < a->ndisks; i++)
 		if (a->disks[i].dev == dev && a->disks[i].ino == ino && a->disks[i].disk)
+			return &a->disks[i];
+	return NULL;
+}
+
+/* A disk by name, as a decision's verdict holds it; NULL when gone. */
+static struct agent_disk *find_disk(struct agent *a, const char *domain, const char *target)
+{
+	for (size_t i = 0; i < a->ndisks; i++)
+		if (a->disks[i].disk && streq_null(a->disks[i].domain, domain) &&
+		    streq_null(a->disks[i].target, target))
 			return &a->disks[i];
 	return NULL;
 }
@@ -230,26 +246,24 @@ static json_object *window_json(const struct adapt_window *w)
 	return o;
 }
 
-static json_object *evidence_json(const struct agent *a, const struct agent_disk *d,
-				  const struct adapt_window *w, uint32_t n,
-				  const struct adapt_decision *dec)
+static json_object *evidence_json(const struct agent *a, const struct agent_verdict *v)
 {
 	json_object *o = json_object_new_object(), *arr = json_object_new_array();
 	uint32_t k = a->cfg.adapt.history_windows;
-	for (uint32_t i = n > k ? n - k : 0; i < n; i++) {
-		json_object *wj = window_json(&w[i]);
+	for (uint32_t i = v->n > k ? v->n - k : 0; i < v->n; i++) {
+		json_object *wj = window_json(&v->w[i]);
 
 		/* the open window: its figures so far, judged against its full length */
-		if (i == n - 1 && d->open_elapsed_ms) {
+		if (i == v->n - 1 && v->open_elapsed_ms) {
 			json_object_object_add(wj, "open", json_object_new_boolean(true));
-			json_add_u64(wj, "elapsed_ms", d->open_elapsed_ms);
+			json_add_u64(wj, "elapsed_ms", v->open_elapsed_ms);
 		}
 		json_object_array_add(arr, wj);
 	}
-	json_add_u64(o, "bad_windows", dec->bad_windows);
+	json_add_u64(o, "bad_windows", v->dec.bad_windows);
 	json_add_u64(o, "history_windows", k);
-	json_add_str(o, "image", image_state_name(d->disk->image.state));
-	json_add_u64(o, "image_holes_bytes", d->disk->image.hole_bytes);
+	json_add_str(o, "image", image_state_name(v->image));
+	json_add_u64(o, "image_holes_bytes", v->holes);
 	json_add_str(o, "target_mode", adapt_target_name(a->cfg.adapt.target));
 	json_object *iou = json_object_new_object();
 	json_object_object_add(iou, "usable", a->iou.known ?
@@ -260,54 +274,37 @@ static json_object *evidence_json(const struct agent *a, const struct agent_disk
 	return o;
 }
 
-static int apply_decision(struct agent *a, struct agent_disk *d, const struct adapt_decision *dec,
-			  struct apply_result *res)
-{
-	char *backups = xasprintf("%s/backups", a->cfg.state_dir);
-	struct apply_request req = {
-		.domain = d->domain, .target = d->target, .io = dec->to,
-		.strategy = a->cfg.apply, .live_fallback = true, .fallback = a->cfg.live_fallback,
-		.backup_dir = backups, .state_dir = a->cfg.state_dir,
-	};
-	int rc = a->conn ? apply_set_io(a->conn, &req, res) : -1;
-	if (!a->conn)
-		snprintf(res->message, sizeof(res->message), "libvirt is not connected");
-	free(backups);
-	return rc;
-}
-
-static void audit_decision(struct agent *a, struct agent_disk *d, const struct adapt_window *w,
-			   uint32_t n, const struct adapt_decision *dec, int result,
-			   const struct apply_result *res)
+static void audit_decision(struct agent *a, const struct agent_verdict *v, int result,
+			   const struct apply_result *res, double apply_latency_s)
 {
 	json_object *o = json_object_new_object();
 	json_add_str(o, "type", "decision");
 	json_add_double(o, "ts", wall_clock_s());
-	json_add_str(o, "domain", d->domain);
-	json_add_str(o, "target", d->target);
-	json_add_str(o, "source", d->source);
-	json_add_str(o, "from", io_mode_name(d->disk->io));
-	json_add_str(o, "to", io_mode_name(dec->to));
-	json_add_str(o, "action", adapt_action_name(dec->action));
+	json_add_str(o, "domain", v->domain);
+	json_add_str(o, "target", v->target);
+	json_add_str(o, "source", v->source);
+	json_add_str(o, "from", io_mode_name(v->from));
+	json_add_str(o, "to", io_mode_name(v->dec.to));
+	json_add_str(o, "action", adapt_action_name(v->dec.action));
 	json_add_str(o, "mode", a->cfg.enforce ? "enforce" : "dry-run");
 	json_add_str(o, "apply", apply_strategy_name(res && res->message[0] ? res->strategy : a->cfg.apply));
-	json_add_str(o, "reason", dec->reason);
-	json_object_object_add(o, "evidence", evidence_json(a, d, w, n, dec));
+	json_add_str(o, "reason", v->dec.reason);
+	json_object_object_add(o, "evidence", evidence_json(a, v));
 	json_add_str(o, "result", result_names[result]);
 	/* evidence complete -> decided; decided -> XML defined (enforce only) */
-	json_add_double(o, "decision_latency_ms", a->last_decision_latency_s * 1e3);
+	json_add_double(o, "decision_latency_ms", (v->decided - v->evidence_at) * 1e3);
 	if (result == RESULT_APPLIED || result == RESULT_FAILED)
-		json_add_double(o, "apply_latency_ms", a->last_apply_latency_s * 1e3);
+		json_add_double(o, "apply_latency_ms", apply_latency_s * 1e3);
 	json_add_str(o, "message", res && res->message[0] ? res->message : NULL);
 	json_add_str(o, "backup", res && res->backup_path[0] ? res->backup_path : NULL);
 
 	/* A failure says why in syslog too: the audit log may be what failed
 	 * (a full or read-only state directory). */
 	bool why = result == RESULT_FAILED && res && res->message[0];
-	char *line = xasprintf("%s %s/%s: %s -> %s (%s): %s%s%s", result_names[result], d->domain,
-			       d->target, io_mode_name(d->disk->io) ? io_mode_name(d->disk->io) : "-",
-			       io_mode_name(dec->to) ? io_mode_name(dec->to) : "-",
-			       a->cfg.enforce ? "enforce" : "dry-run", dec->reason,
+	char *line = xasprintf("%s %s/%s: %s -> %s (%s): %s%s%s", result_names[result], v->domain,
+			       v->target, io_mode_name(v->from) ? io_mode_name(v->from) : "-",
+			       io_mode_name(v->dec.to) ? io_mode_name(v->dec.to) : "-",
+			       a->cfg.enforce ? "enforce" : "dry-run", v->dec.reason,
 			       why ? "; " : "", why ? res->message : "");
 	if (a->events)
 		event_emit(a->events, json_object_get(o));
@@ -378,49 +375,146 @@ static void verify_live_switch(struct agent *a, struct agent_disk *d,
 	d->live_verify_since = 0;
 }
 
-static void act(struct agent *a, struct agent_disk *d, const struct adapt_window *w, uint32_t n,
-		const struct adapt_decision *dec, double evidence_at)
+/* A decision's outcome: counted, audited and said; d: its disk, NULL
+ * when it has gone meanwhile. */
+static void account(struct agent *a, struct agent_disk *d, const struct agent_verdict *v,
+		    int result, const struct apply_result *res, double apply_latency_s)
 {
-	struct apply_result res = {0};
-	int result = RESULT_ADVISED;
-	double decided = mono_clock_s();
-
-	a->last_decision_latency_s = decided - evidence_at;
-	if (dec->action == ADAPT_SWITCH && !a->cfg.enforce) {
-		result = RESULT_DRY_RUN;
-	} else if (dec->action == ADAPT_SWITCH) {
-		if (apply_decision(a, d, dec, &res) < 0)
-			result = RESULT_FAILED;
-		else
-			result = res.changed ? RESULT_APPLIED : RESULT_UNCHANGED;
-		a->last_apply_latency_s = mono_clock_s() - decided;
-		a->inventory_dirty = true;   /* new io; after save-restore a new pid */
+	if (result == RESULT_APPLIED) {
+		a->changes = xrealloc(a->changes, (a->nchanges + 1) * sizeof(*a->changes));
+		a->changes[a->nchanges++] = mono_clock_s();
 	}
-	/* A dry run and a failure count as a change for the cooldown too: the
-	 * same advice every window would flood the log, the same failure
-	 * would hammer libvirt. */
-	if (dec->action == ADAPT_SWITCH) {
-		d->last_change_s = now_s();
-		if (result == RESULT_APPLIED) {
-			expect_live_switch(d, &res);
-			a->changes = xrealloc(a->changes, (a->nchanges + 1) * sizeof(*a->changes));
-			a->changes[a->nchanges++] = mono_clock_s();
-		}
-	}
-	a->decisions[dec->action][result]++;
-	if (dec->action == ADAPT_SWITCH) {
+	a->decisions[v->dec.action][result]++;
+	a->last_decision_latency_s = v->decided - v->evidence_at;
+	a->last_apply_latency_s = apply_latency_s;
+	if (d && v->dec.action == ADAPT_SWITCH) {   /* aioguard_disk_switch_timestamp_seconds */
+		if (result == RESULT_APPLIED)
+			expect_live_switch(d, res);
 		d->switched.at = wall_clock_s();
-		d->switched.from = d->disk->io;
-		d->switched.to = dec->to;
+		d->switched.from = v->from;
+		d->switched.to = v->dec.to;
 		d->switched.result = result;
 	}
-	audit_decision(a, d, w, n, dec, result, &res);
+	audit_decision(a, v, result, res, apply_latency_s);
 	/* Applied and failed changes are always said: a failure's message may
 	 * be nowhere else when the audit log cannot be written. */
 	if (result == RESULT_APPLIED || result == RESULT_FAILED)
-		log_err("%s/%s: %s", d->domain, d->target, res.message);
+		log_err("%s/%s: %s", v->domain, v->target, res->message);
 	else if (result != RESULT_DRY_RUN)
-		log_info("%s/%s: %s", d->domain, d->target, res.message[0] ? res.message : dec->reason);
+		log_info("%s/%s: %s", v->domain, v->target,
+			 res && res->message[0] ? res->message : v->dec.reason);
+}
+
+static void verdict_free(struct agent_verdict *v)
+{
+	free(v->domain);
+	free(v->target);
+	free(v->source);
+	free(v);
+}
+
+/* An apply job: the request, what it owns, and the verdict it carries out. */
+struct agent_apply {
+	struct virt_job job;
+	char *backups, *state_dir;
+	struct agent_verdict *v;
+};
+
+/* Enforce: the libvirt thread applies (apply.c: backup, validated define,
+ * rollback); the audit line is written when it answers. */
+static void submit_apply(struct agent *a, struct agent_verdict *v)
+{
+	struct agent_apply *p = xcalloc(1, sizeof(*p));
+
+	p->backups = xasprintf("%s/backups", a->cfg.state_dir);
+	p->state_dir = xstrdup(a->cfg.state_dir);
+	p->v = v;
+	p->job = (struct virt_job){
+		.kind = VIRT_JOB_APPLY, .owner = p,
+		.req = {.domain = v->domain, .target = v->target, .io = v->dec.to,
+			.strategy = a->cfg.apply, .live_fallback = true,
+			.fallback = a->cfg.live_fallback, .backup_dir = p->backups,
+			.state_dir = p->state_dir},
+	};
+	virt_worker_submit(a->vw, &p->job);
+	a->applies_out++;
+}
+
+static void finish_apply(struct agent *a, struct agent_apply *p)
+{
+	int result = p->job.rc < 0 ? RESULT_FAILED
+				   : p->job.res.changed ? RESULT_APPLIED : RESULT_UNCHANGED;
+
+	a->applies_out--;
+	account(a, find_disk(a, p->v->domain, p->v->target), p->v, result, &p->job.res,
+		mono_clock_s() - p->v->decided);
+	agent_request_inventory(a);   /* new io; after save-restore a new pid */
+	verdict_free(p->v);
+	free(p->backups);
+	free(p->state_dir);
+	free(p);
+}
+
+static void decide_closed(struct agent *a);
+
+void agent_take_done(struct agent *a)
+{
+	struct virt_job *j;
+
+	while (a->vw && (j = virt_worker_done(a->vw))) {
+		if (j->kind == VIRT_JOB_APPLY) {
+			finish_apply(a, j->owner);
+			continue;
+		}
+		if (j->kind == VIRT_JOB_CALL) {
+			free(j->arg);
+			free(j);
+			continue;
+		}
+		a->inventory_asked = false;
+		if (j->rc == 0 || j->disks.n)
+			agent_take_inventory(a, &j->disks, &j->iou, j->kernel);
+		disk_list_free(&j->disks);
+		free(j);
+		if (a->inventory_again)   /* older than a change libvirt told of */
+			agent_request_inventory(a);
+	}
+	if (a->decide_pending && !a->inventory_dirty && a->libvirt_up)
+		decide_closed(a);
+}
+
+static struct agent_verdict *verdict_new(const struct agent_disk *d, const struct adapt_window *w,
+					 uint32_t n, const struct adapt_decision *dec,
+					 double evidence_at)
+{
+	struct agent_verdict *v = xcalloc(1, sizeof(*v));
+	*v = (struct agent_verdict){
+		.domain = xstrdup(d->domain), .target = xstrdup(d->target),
+		.source = xstrdup(d->source), .from = d->disk->io,
+		.image = d->disk->image.state, .holes = d->disk->image.hole_bytes,
+		.open_elapsed_ms = d->open_elapsed_ms, .n = n, .dec = *dec,
+		.evidence_at = evidence_at, .decided = mono_clock_s(),
+	};
+	memcpy(v->w, w, n * sizeof(*w));
+	return v;
+}
+
+static void act(struct agent *a, struct agent_disk *d, const struct adapt_window *w, uint32_t n,
+		const struct adapt_decision *dec, double evidence_at)
+{
+	struct agent_verdict *v = verdict_new(d, w, n, dec, evidence_at);
+
+	/* A dry run and a failure count as a change for the cooldown too: the
+	 * same advice every window would flood the log, the same failure
+	 * would hammer libvirt. */
+	if (dec->action == ADAPT_SWITCH)
+		d->last_change_s = now_s();
+	if (dec->action == ADAPT_SWITCH && a->cfg.enforce) {
+		submit_apply(a, v);
+		return;
+	}
+	account(a, d, v, dec->action == ADAPT_SWITCH ? RESULT_DRY_RUN : RESULT_ADVISED, NULL, 0);
+	verdict_free(v);
 }
 
 static void decide(struct agent *a, struct agent_disk *d, const struct adapt_window *w, uint32_t n,
@@ -502,7 +596,7 @@ void agent_check_open_windows(struct agent *a)
 	size_t nrows = 0;
 	bool read = false;
 
-	if (a->inventory_dirty)   /* never decide from a stale inventory */
+	if (a->inventory_dirty || !a->libvirt_up)   /* never decide from a stale inventory */
 		return;
 	for (size_t i = 0; i < a->ndisks; i++) {
 		struct agent_disk *d = &a->disks[i];
@@ -579,8 +673,6 @@ void agent_close_window(struct agent *a)
 		verify_live_switch(a, d, rows, n);
 		d->cur = (struct adapt_window){0};
 		d->cur_grew = false;
-		if (d->disk && !a->inventory_dirty)
-			decide(a, d, d->win, d->nwin, now);
 	}
 	free(rows);
 	session_forget_idle(&a->s, &a->now);
@@ -589,6 +681,19 @@ void agent_close_window(struct agent *a)
 	a->now = tmp;
 	a->window_start = now;
 	a->window_start_wall = wall;
+	/* the decisions on these windows wait for an inventory at least as new */
+	a->decide_pending = true;
+	a->decide_evidence_at = now;
+	agent_request_inventory(a);
+}
+
+static void decide_closed(struct agent *a)
+{
+	a->decide_pending = false;
+	for (size_t i = 0; i < a->ndisks; i++)
+		if (a->disks[i].disk && a->disks[i].nwin)
+			decide(a, &a->disks[i], a->disks[i].win, a->disks[i].nwin,
+			       a->decide_evidence_at);
 }
 
 /* ---- metrics ------------------------------------------------------------ */
@@ -678,8 +783,9 @@ static void write_agent_metrics(struct agent *a, FILE *f)
 		ph[i] = (struct prom_hook){hooks[i].what, hooks[i].how, hooks[i].attached};
 	prom_write_bpf_hooks(f, ph, nhooks);
 	free(ph);
-	prom_family(f, "aioguard_libvirt_up", "gauge", "1 while the agent is connected to libvirt.");
-	prom_sample(f, "aioguard_libvirt_up", NULL, a->conn ? 1 : 0);
+	prom_family(f, "aioguard_libvirt_up", "gauge",
+		    "1 while libvirt answers the agent; 0 when not connected or a call has hung for 10 s.");
+	prom_sample(f, "aioguard_libvirt_up", NULL, a->libvirt_up ? 1 : 0);
 	prom_family(f, "aioguard_watched_disks", "gauge", "Disks the agent watches and may switch.");
 	prom_sample(f, "aioguard_watched_disks", NULL, (double)a->ndisks);
 	prom_family(f, "aioguard_enforcing", "gauge", "1 when decisions are applied, 0 in dry-run.");

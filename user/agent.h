@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* The adaptive agent's state and steps: observe (stall events, interval
  * windows), decide (policy/adapt.c), act (apply.c), account (audit, metrics).
- * cmd_run.c owns the loop, signals and the libvirt connection. */
+ * cmd_run.c owns the loop and signals; every libvirt call runs in the
+ * libvirt thread (virt_worker.c): the agent hands it jobs and takes the
+ * results, and never decides from an inventory older than its windows. */
 #ifndef AIOGUARD_AGENT_H
 #define AIOGUARD_AGENT_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <libvirt/libvirt.h>
 
 #include "../policy/adapt.h"
 #include "agent_config.h"
@@ -17,6 +18,7 @@
 #include "disk.h"
 #include "host.h"
 #include "session.h"
+#include "virt_worker.h"
 
 /* What the agent remembers of one disk, across inventory refreshes and
  * libvirt reconnects. Identity: domain UUID + target + (dev, ino): a new
@@ -46,12 +48,33 @@ struct agent_disk {
 	enum io_mode live_from, live_to;
 };
 
+/* A decision as it was taken: what its audit line says, even when the
+ * libvirt thread answers later and the disk has changed or gone. */
+struct agent_verdict {
+	char *domain, *target, *source;
+	enum io_mode from;
+	enum image_state image;
+	uint64_t holes;
+	uint32_t open_elapsed_ms;
+	struct adapt_window w[ADAPT_MAX_WINDOWS + 1];
+	uint32_t n;
+	struct adapt_decision dec;
+	double evidence_at, decided;   /* monotonic seconds */
+};
+
 enum { RESULT_APPLIED, RESULT_DRY_RUN, RESULT_FAILED, RESULT_ADVISED, RESULT_UNCHANGED, RESULT_COUNT };
 
 struct agent {
 	struct agent_config cfg;
 	struct session s;              /* the observer; s.disks: the last inventory */
-	virConnectPtr conn;            /* NULL while libvirtd is away */
+	struct virt_worker *vw;        /* the libvirt thread */
+	bool libvirt_up;               /* it answers (virt_worker_state) */
+	bool inventory_asked;          /* an inventory job is out… */
+	bool inventory_again;          /* …and one more is wanted after it (a
+	                                  change came while it was out) */
+	bool decide_pending;           /* windows closed: decide on the next inventory */
+	double decide_evidence_at;     /* when they closed */
+	size_t applies_out;            /* apply jobs out */
 	struct io_uring_support iou;   /* as of the last inventory */
 	char kernel[HOST_KERNEL_LEN];  /* QEMU's kernel release; "" if remote */
 	struct agent_disk *disks;
@@ -68,7 +91,9 @@ struct agent {
 	size_t nchanges;
 	struct audit_log *audit;
 	FILE *events;                  /* JSON lines of stalls and decisions, or NULL */
-	bool inventory_dirty;          /* refresh before the next decision */
+	bool inventory_dirty;          /* older than the windows, or libvirt said
+	                                  a domain changed: no decision until a
+	                                  fresh one arrives */
 	uint64_t decisions[3][RESULT_COUNT];   /* [adapt_action][result] */
 	uint64_t stalls_seen;
 	double last_decision_latency_s;        /* evidence complete -> decided */
@@ -79,10 +104,15 @@ void agent_init(struct agent *a, const struct agent_config *cfg);
 void agent_free(struct agent *a);
 
 /* Put back what a live switch killed half way left in running domains in
- * scope (live_repair: only domains with a swap recorded as under way). */
+ * scope (live_repair: only domains with a swap recorded as under way), in
+ * the libvirt thread, before anything else it is asked. */
 void agent_repair_live(struct agent *a);
-/* Re-read the domains through a->conn and take them (agent_take_inventory). */
-int agent_refresh(struct agent *a);
+/* Ask the libvirt thread for a fresh inventory (one at a time); the
+ * inventory counts as stale until it arrives. */
+void agent_request_inventory(struct agent *a);
+/* Take what the libvirt thread finished: inventories (then the decisions
+ * that waited for one), applied decisions (then their audit lines). */
+void agent_take_done(struct agent *a);
 /* Take a fresh inventory (moved) and this host's io_uring facts and kernel: keep
  * histories, watch the QEMU pids in scope. No libvirt call. */
 void agent_take_inventory(struct agent *a, struct disk_list *fresh,
@@ -92,7 +122,8 @@ void agent_on_stall(struct agent *a, const struct observer_stall *s);
 /* Decide early for disks whose open window just turned bad, so a switch
  * does not wait for the window to close. */
 void agent_check_open_windows(struct agent *a);
-/* Close the window: read the kernel's counters, push, decide for all. */
+/* Close the window: read the kernel's counters, push; ask for a fresh
+ * inventory and decide for all disks once it is there. */
 void agent_close_window(struct agent *a);
 /* The Prometheus text of everything the agent knows. */
 void agent_write_metrics(struct agent *a, FILE *f);

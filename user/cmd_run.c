@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* aioguard run: the long-running agent. One thread: poll the BPF ring buffer,
- * run libvirt's event loop without blocking, close a window each interval. */
+/* aioguard run: the long-running agent. The main thread polls the BPF ring
+ * buffer, closes a window each interval and publishes the metrics; every
+ * libvirt call runs in the libvirt thread (virt_worker.c), so a hung
+ * libvirtd holds decisions, never observation. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "agent.h"
 #include "inventory.h"
@@ -22,7 +25,6 @@
 #include "webconfig.h"
 
 #define POLL_MS 200
-#define BACKOFF_MAX_S 30.0
 
 static volatile sig_atomic_t stop_requested, reload_requested;
 
@@ -44,9 +46,7 @@ struct run {
 	const char *events_path;
 	struct metrics_http *http;
 	struct web_config web;    /* read at start, served until the end */
-	bool libvirt_lost;        /* set by libvirt's close callback */
-	double next_connect, backoff;
-	int lifecycle_cb;
+	enum virt_state libvirt;  /* as last said in the log */
 };
 
 static void usage(FILE *out)
@@ -197,79 +197,25 @@ static int load_settings(struct run *r, struct agent_config *c)
 	return rc;
 }
 
-/* ---- libvirt: events without a thread, reconnect with backoff ------------ */
+/* ---- libvirt: its state, said when it changes --------------------------- */
 
-static int noop_timer_id = -1;
-
-static void noop_timer(int timer, void *opaque)
+/* true when the state changed (the metrics say so at once) */
+static bool watch_libvirt(struct run *r)
 {
-}
+	char why[512];
+	enum virt_state st = virt_worker_state(r->a.vw, why, sizeof(why));
 
-static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
-{
-	struct run *r = opaque;
-	r->a.inventory_dirty = true;   /* started, stopped, defined, undefined, migrated */
-	return 0;
-}
-
-static void on_close(virConnectPtr conn, int reason, void *opaque)
-{
-	struct run *r = opaque;
-	r->libvirt_lost = true;
-}
-
-static void libvirt_disconnect(struct run *r)
-{
-	if (!r->a.conn)
-		return;
-	if (r->lifecycle_cb >= 0)
-		virConnectDomainEventDeregisterAny(r->a.conn, r->lifecycle_cb);
-	virConnectUnregisterCloseCallback(r->a.conn, on_close);
-	virConnectClose(r->a.conn);
-	r->a.conn = NULL;
-	r->lifecycle_cb = -1;
-}
-
-static int libvirt_connect(struct run *r)
-{
-	const char *uri = r->a.cfg.uri[0] ? r->a.cfg.uri : NULL;
-	virConnectPtr conn = virConnectOpen(uri);
-
-	if (!conn)
-		return -1;
-	r->a.conn = conn;
-	r->libvirt_lost = false;
-	virConnectSetKeepAlive(conn, 5, 3);   /* notice a dead libvirtd within ~20 s */
-	virConnectRegisterCloseCallback(conn, on_close, r, NULL);
-	r->lifecycle_cb = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-							   VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), r, NULL);
-	r->a.inventory_dirty = true;
-	return 0;
-}
-
-/* Reconnect when libvirtd went away; windows are kept meanwhile, and the
- * kernel keeps counting for the QEMU pids already watched. */
-static void libvirt_keep_connected(struct run *r, double now)
-{
-	if (r->a.conn && !r->libvirt_lost && virConnectIsAlive(r->a.conn) == 1)
-		return;
-	if (r->a.conn) {
-		log_err("lost the connection to libvirt; reconnecting (windows are kept)");
-		libvirt_disconnect(r);
-		r->backoff = 1;
-		r->next_connect = now + r->backoff;
-		return;
-	}
-	if (now < r->next_connect)
-		return;
-	if (libvirt_connect(r) == 0) {
-		log_err("connected to libvirt again");
-		r->backoff = 1;
-		return;
-	}
-	r->backoff = fmin(r->backoff * 2, BACKOFF_MAX_S);
-	r->next_connect = now + r->backoff;
-	log_info("libvirt still unreachable (%s); next try in %.0fs", virt_last_error(), r->backoff);
+	r->a.libvirt_up = st == VIRT_UP;
+	if (st == r->libvirt)
+		return false;
+	if (st == VIRT_UP)
+		log_err("libvirt answers again: decisions resume on a fresh inventory");
+	else if (st == VIRT_HUNG)
+		log_err("%s: decisions wait; windows, stall counting and metrics go on", why);
+	r->libvirt = st;
+	if (st == VIRT_UP)
+		agent_request_inventory(&r->a);
+	return true;
 }
 
 /* ---- start, loop, stop ------------------------------------------------------ */
@@ -337,28 +283,47 @@ static void warn_target(const struct agent *a)
 			 a->iou.why);
 }
 
+#define FIRST_INVENTORY_S 30.0
+
+/* The first inventory, before anything is observed: waited for up to
+ * FIRST_INVENTORY_S (a hung libvirtd at start: the agent starts watching
+ * nothing and picks the domains up once libvirt answers). */
+static void first_inventory(struct run *r)
+{
+	double until = mono_clock_s() + FIRST_INVENTORY_S;
+
+	agent_request_inventory(&r->a);
+	while (r->a.inventory_asked && mono_clock_s() < until && !stop_requested) {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		agent_take_done(&r->a);
+	}
+	if (r->a.inventory_asked)
+		log_err("libvirt has not listed the domains within %.0f s; watching none until it does",
+			FIRST_INVENTORY_S);
+}
+
 static int start(struct run *r)
 {
 	struct observer_options oo = {.stall_threshold_ns = (uint64_t)r->a.cfg.threshold_us * 1000};
+	char err[512];
 
 	if (load_web_config(r) < 0 || open_outputs(r) < 0)
 		return -1;
 	if (session_open(&r->a.s, &oo, true) < 0)
 		return -1;
-	virt_init();
-	if (virEventRegisterDefaultImpl() < 0)
-		return log_err("cannot start libvirt's event loop: %s", virt_last_error()), -1;
-	/* fires every iteration: virEventRunDefaultImpl never blocks */
-	noop_timer_id = virEventAddTimeout(0, noop_timer, NULL, NULL);
-	r->lifecycle_cb = -1;
-	if (libvirt_connect(r) < 0)
-		return log_err("cannot connect to libvirt at %s: %s",
-			       r->a.cfg.uri[0] ? r->a.cfg.uri : "(default URI)", virt_last_error()), -1;
 	inventory_set_state_dir(r->a.cfg.state_dir);
+	/* capabilities are per thread: drop them before any thread starts */
+	if (privs_drop_after_attach() < 0)
+		return -1;
+	r->a.vw = virt_worker_start(r->a.cfg.uri, err, sizeof(err));
+	if (!r->a.vw)
+		return log_err("%s", err), -1;
+	r->a.libvirt_up = true;
 	agent_repair_live(&r->a);
-	agent_refresh(&r->a);
+	first_inventory(r);
 	session_read(&r->a.s, &r->a.prev);
-	if (privs_drop_after_attach() < 0 || start_metrics(r) < 0)
+	if (start_metrics(r) < 0)
 		return -1;
 	fprintf(stderr, "aioguard: running (%s, apply %s, target %s), %zu disks watched; attached: %s\n",
 		r->a.cfg.enforce ? "enforce" : "dry-run",
@@ -406,7 +371,7 @@ static void reload(struct run *r)
 	memcpy(c.audit_log, r->a.cfg.audit_log, sizeof(c.audit_log));
 	c.threshold_us = r->a.cfg.threshold_us;
 	r->a.cfg = c;
-	r->a.inventory_dirty = true;
+	agent_request_inventory(&r->a);   /* the scope may have changed */
 	log_err("SIGHUP: settings reloaded (%s), target %s", c.enforce ? "enforce" : "dry-run",
 		adapt_target_name(c.adapt.target));
 	warn_target(&r->a);
@@ -425,16 +390,16 @@ static int loop(struct run *r)
 			log_err("reading stall events failed: %s", strerror(-n));
 			return -1;
 		}
-		virEventRunDefaultImpl();
 		double now = mono_clock_s();
-		libvirt_keep_connected(r, now);
+		if (watch_libvirt(r))
+			publish_metrics(r);
+		if (virt_worker_take_change(r->a.vw))
+			agent_request_inventory(&r->a);
 		if (reload_requested)
 			reload(r);
-		if (r->a.inventory_dirty && r->a.conn)
-			agent_refresh(&r->a);
+		agent_take_done(&r->a);
 		agent_check_open_windows(&r->a);
 		if (now >= next) {
-			agent_refresh(&r->a);
 			agent_close_window(&r->a);
 			publish_metrics(r);
 			next += r->a.cfg.interval_s * ceil((now - next) / r->a.cfg.interval_s + 1e-9);
@@ -447,9 +412,7 @@ static void cleanup(struct run *r)
 {
 	metrics_http_stop(r->http);
 	web_config_free(&r->web);
-	libvirt_disconnect(r);
-	if (noop_timer_id >= 0)
-		virEventRemoveTimeout(noop_timer_id);
+	virt_worker_stop(r->a.vw);
 	session_close(&r->a.s);
 	if (r->a.events && r->a.events != stdout)
 		fclose(r->a.events);
@@ -459,7 +422,7 @@ static void cleanup(struct run *r)
 
 int cmd_run(int argc, char **argv)
 {
-	struct run r = {.argc = argc, .argv = argv, .lifecycle_cb = -1};
+	struct run r = {.argc = argc, .argv = argv};
 	struct agent_config cfg;
 	struct sigaction stop = {.sa_handler = on_stop}, hup = {.sa_handler = on_hup};
 
