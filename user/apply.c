@@ -580,6 +580,13 @@ static void say_done(struct apply *a)
 	free(live);
 }
 
+/* Always 0, to chain with the steps. */
+static int enter(struct apply_result *res, enum apply_stage stage)
+{
+	__atomic_store_n(&res->stage, stage, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
 int apply_set_io(virConnectPtr conn, const struct apply_request *req, struct apply_result *res)
 {
 	struct apply a = {.conn = conn, .req = req, .res = res};
@@ -608,8 +615,8 @@ int apply_set_io(virConnectPtr conn, const struct apply_request *req, struct app
 		say(res, "%s: io %s → %s (dry run: nothing changed)", req->target,
 		    io_str(res->old_io), io_str(req->io));
 		ret = 0;
-	} else if (!write_backup(&a) && !define_new(&a) &&
-		   !apply_live_change(&a)) {
+	} else if (!write_backup(&a) && !enter(res, APPLY_STAGE_DEFINING) && !define_new(&a) &&
+		   !enter(res, APPLY_STAGE_LIVE) && !apply_live_change(&a)) {
 		say_done(&a);
 		ret = 0;
 	}

@@ -30,7 +30,17 @@ struct apply_request {
 	FILE *diff_out;            /* unified diff of the persistent XML; NULL: none */
 };
 
+/* How far apply_set_io has got: a caller that gives up waiting on a hung
+ * libvirtd says what that left (set with __atomic stores: read from
+ * another thread). */
+enum apply_stage {
+	APPLY_STAGE_READING,   /* reading XML, backing up: nothing changed yet */
+	APPLY_STAGE_DEFINING,  /* define, read back or rollback sent */
+	APPLY_STAGE_LIVE,      /* the running domain: save-restore or live swap */
+};
+
 struct apply_result {
+	int stage;                 /* enum apply_stage */
 	bool changed;              /* the domain's XML (persistent or live) changed */
 	bool live;                 /* the running domain now uses the new mode */
 	enum io_mode old_io, new_io;

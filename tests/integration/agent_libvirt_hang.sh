@@ -8,7 +8,9 @@
 #   - aioguard_libvirt_up drops to 0 within 15 s, with a log line, and is 1
 #     again after SIGCONT;
 #   - no decision is taken from the stale inventory: the windows are bad all
-#     through the hang, and the first decision comes after SIGCONT.
+#     through the hang, and the first decision comes after SIGCONT;
+#   - `aioguard set-io --timeout 5` against the hung libvirtd gives up after
+#     5 s saying nothing was changed, and the domain's XML is as it was.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/fault_lib.sh"
@@ -65,6 +67,7 @@ domain_xml "$DOM" "$(file_disk "$LOOP_MNT/sparse.qcow2" vda qcow2 native)" |
 domain_define_start "$DOM" "$(cat "$WORKDIR/dom.xml")"
 for i in $(seq 100); do [ -S "$QMP" ] && break; sleep 0.1; done
 [ -S "$QMP" ] || fail "QEMU made no QMP socket at $QMP"
+virsh -c "$URI" dumpxml --inactive "$DOM" >"$WORKDIR/before.xml"
 qmp_writes 0.1 || fail "no writes through the second monitor"
 
 run_agent
@@ -110,6 +113,17 @@ grep -q "has not answered" "$WORKDIR/agent.err" || fail "no log line about the h
 grep -q '"type":"decision"' "$WORKDIR/audit.jsonl" 2>/dev/null &&
 	fail "a decision was taken while libvirtd hung: $(cat "$WORKDIR/audit.jsonl")"
 
+say "set-io against the hung libvirtd"
+t0=$(date +%s.%N)
+rc=0
+"$AIOGUARD" set-io -c "$URI" --timeout 5 --backup-dir "$WORKDIR/backups" "$DOM" vda threads \
+	>"$WORKDIR/setio.out" 2>"$WORKDIR/setio.err" || rc=$?
+took=$(python3 -c "import sys, time; print('%.1f' % (time.time() - float(sys.argv[1])))" "$t0")
+echo "  set-io: exit $rc after $took s: $(cat "$WORKDIR/setio.err")"
+[ "$rc" -eq 1 ] || fail "set-io exited $rc against a hung libvirtd"
+python3 -c "import sys; sys.exit(not 5 <= float(sys.argv[1]) < 10)" "$took" || fail "set-io gave up after $took s, not 5"
+grep -q "did not answer within 5 s; nothing was changed" "$WORKDIR/setio.err" || fail "set-io did not say what it left"
+
 say "SIGCONT: libvirt answers again, the decision comes from a fresh inventory"
 kill -CONT "$LV"
 t_cont=$(date +%s.%N)
@@ -129,6 +143,9 @@ for line in open(sys.argv[1]):
     print("  first decision %.1f s after SIGCONT: %s" % (d["ts"] - float(sys.argv[2]), d["reason"][:90]))
     break
 PY
+virsh -c "$URI" dumpxml --inactive "$DOM" >"$WORKDIR/after.xml"
+same_xml "$WORKDIR/before.xml" "$WORKDIR/after.xml" || { diff "$WORKDIR/before.xml" "$WORKDIR/after.xml"; fail "the domain's XML changed"; }
+[ -z "$(ls -A "$WORKDIR/backups" 2>/dev/null)" ] || fail "set-io left a backup behind: nothing was to be written"
 grep -E "has not answered|answers again|lost the connection|connected to libvirt again" "$WORKDIR/agent.err" | sed 's/^/  agent: /'
 stop_agent
 echo "PASS"
