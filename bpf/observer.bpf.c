@@ -25,7 +25,8 @@
 #define IORING_ENTER_GETEVENTS 1U
 
 /* Set by user space before load. */
-const volatile __u64 stall_threshold_ns = 1000000;
+/* Not const: SIGHUP changes it while the programs run (run --threshold-us). */
+__u64 stall_threshold_ns = 1000000;
 const volatile bool comm_filter_on = false;
 const volatile char comm_filter[OBS_COMM_LEN] = {};
 const volatile __u8 syscall_kind[OBS_SYSCALL_TABLE] = {};

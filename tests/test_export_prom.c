@@ -196,7 +196,7 @@ static void bpf_slots_gauges_and_counter(void **state)
 	const struct prom_bpf_slots sl = {.in_use = 7, .total = 1024, .untracked = 12345678901ULL};
 	char *out = render(write_slots, &sl);
 	assert_non_null(strstr(out, "# TYPE aioguard_bpf_slots_in_use gauge\naioguard_bpf_slots_in_use 7\n"));
-	assert_non_null(strstr(out, "# TYPE aioguard_bpf_slots_total gauge\naioguard_bpf_slots_total 1024\n"));
+	assert_non_null(strstr(out, "# TYPE aioguard_bpf_slots_max gauge\naioguard_bpf_slots_max 1024\n"));
 	assert_non_null(strstr(out, "# TYPE aioguard_bpf_untracked_total counter\naioguard_bpf_untracked_total 12345678901\n"));
 	free(out);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -68,7 +69,8 @@ static void usage(FILE *out)
 		"\n"
 		"Options (each also a config file key without the dashes):\n"
 		"      --config FILE            settings file, e.g. " AIOGUARD_CONFIG_FILE ";\n"
-		"                               flags win over it; SIGHUP reloads it\n"
+		"                               flags win over it; SIGHUP reloads it and\n"
+		"                               applies all but connect and web-config\n"
 		"  -c, --connect URI            libvirt URI (default: libvirt's default)\n"
 		"      --dry-run                decide and log only (default)\n"
 		"      --enforce                apply decisions, as 'aioguard set-io' does:\n"
@@ -190,6 +192,11 @@ static int load_settings(struct run *r, struct agent_config *c)
 	}
 	if (!rc && optind < r->argc)
 		rc = -usage_error("unexpected argument '%s'", r->argv[optind]) / 2;
+	struct sockaddr_storage addr;
+	if (!rc && c->listen[0] && strcmp(c->listen, "off") &&
+	    metrics_parse_listen(c->listen, &addr) < 0)   /* said before anything is loaded */
+		rc = -usage_error("listen: '%s' is not ADDR:PORT ([::1]:PORT for IPv6) or 'off'",
+				  c->listen) / 2;
 	const char *bad = rc ? NULL : adapt_config_check(&c->adapt);
 	if (bad)
 		rc = -usage_error("%s", bad) / 2;
@@ -220,20 +227,29 @@ static bool watch_libvirt(struct run *r)
 
 /* ---- start, loop, stop ------------------------------------------------------ */
 
-static int open_outputs(struct run *r)
+/* The state directory and the audit log in it (or where audit-log says). */
+static struct audit_log *open_audit(const struct agent_config *c)
 {
-	struct agent_config *c = &r->a.cfg;
 	char err[512], *path;
+	struct audit_log *log;
 
 	if (mkdir(c->state_dir, 0700) < 0 && errno != EEXIST) {
 		log_err("state directory %s: %s", c->state_dir, strerror(errno));
-		return -1;
+		return NULL;
 	}
 	path = c->audit_log[0] ? xstrdup(c->audit_log) : xasprintf("%s/audit.jsonl", c->state_dir);
-	r->a.audit = audit_log_open(path, err, sizeof(err));
+	log = audit_log_open(path, err, sizeof(err));
 	free(path);
+	if (!log)
+		log_err("%s", err);
+	return log;
+}
+
+static int open_outputs(struct run *r)
+{
+	r->a.audit = open_audit(&r->a.cfg);
 	if (!r->a.audit)
-		return log_err("%s", err), -1;
+		return -1;
 	if (r->events_path) {
 		r->a.events = strcmp(r->events_path, "-") ? fopen(r->events_path, "ae") : stdout;
 		if (!r->a.events)
@@ -352,28 +368,82 @@ static void on_stall(const struct observer_stall *s, void *ctx)
 	agent_on_stall(ctx, s);
 }
 
+/* SIGHUP: reapply what can change while observing. Each of these is put in
+ * place before the old one goes, so a failure keeps the running one. */
+static void reapply_threshold(struct run *r, struct agent_config *c, char *done, size_t len)
+{
+	if (c->threshold_us == r->a.cfg.threshold_us)
+		return;
+	observer_set_stall_threshold(r->a.s.obs, (uint64_t)c->threshold_us * 1000);
+	snprintf(done + strlen(done), len - strlen(done), " threshold-us %u;", c->threshold_us);
+}
+
+static void reapply_audit(struct run *r, struct agent_config *c, char *done, size_t len)
+{
+	if (!strcmp(c->state_dir, r->a.cfg.state_dir) && !strcmp(c->audit_log, r->a.cfg.audit_log))
+		return;
+	struct audit_log *log = open_audit(c);
+	if (!log) {
+		log_err("SIGHUP: keeping state-dir %s and audit-log %s", r->a.cfg.state_dir,
+			r->a.cfg.audit_log[0] ? r->a.cfg.audit_log : "(in it)");
+		memcpy(c->state_dir, r->a.cfg.state_dir, sizeof(c->state_dir));
+		memcpy(c->audit_log, r->a.cfg.audit_log, sizeof(c->audit_log));
+		return;
+	}
+	audit_log_close(r->a.audit);
+	r->a.audit = log;
+	snprintf(done + strlen(done), len - strlen(done), " state-dir %s, audit-log %s;",
+		 c->state_dir, c->audit_log[0] ? c->audit_log : "(in it)");
+}
+
+static void reapply_listen(struct run *r, struct agent_config *c, char *done, size_t len)
+{
+	struct agent_config old = r->a.cfg;
+	struct metrics_http *was = r->http;
+
+	if (!strcmp(c->listen, old.listen))
+		return;
+	/* the new one first; the old address may be the one wanted back */
+	memcpy(r->a.cfg.listen, c->listen, sizeof(c->listen));
+	r->http = NULL;
+	if (start_metrics(r) < 0) {
+		log_err("SIGHUP: keeping listen %s", old.listen);
+		memcpy(c->listen, old.listen, sizeof(c->listen));
+		memcpy(r->a.cfg.listen, old.listen, sizeof(old.listen));
+		r->http = was;
+		return;
+	}
+	metrics_http_stop(was);
+	publish_metrics(r);
+	snprintf(done + strlen(done), len - strlen(done), " listen %s;", c->listen);
+}
+
 static void reload(struct run *r)
 {
 	struct agent_config c;
+	char done[1024] = "", restart[256] = "";
+
 	reload_requested = 0;
 	if (load_settings(r, &c) != 0) {
 		log_err("SIGHUP: settings not reloaded, keeping the running ones");
 		return;
 	}
-	if (c.threshold_us != r->a.cfg.threshold_us || strcmp(c.listen, r->a.cfg.listen) ||
-	    strcmp(c.web_config, r->a.cfg.web_config) ||
-	    strcmp(c.state_dir, r->a.cfg.state_dir) || strcmp(c.audit_log, r->a.cfg.audit_log))
-		log_err("SIGHUP: threshold, listen, web-config, state-dir and audit-log take "
-			"effect at restart");
-	memcpy(c.listen, r->a.cfg.listen, sizeof(c.listen));
+	reapply_threshold(r, &c, done, sizeof(done));
+	reapply_audit(r, &c, done, sizeof(done));
+	reapply_listen(r, &c, done, sizeof(done));
+	/* the libvirt connection and the TLS set-up are made once */
+	if (strcmp(c.uri, r->a.cfg.uri))
+		strcat(restart, " connect");
+	if (strcmp(c.web_config, r->a.cfg.web_config))
+		strcat(restart, " web-config");
+	memcpy(c.uri, r->a.cfg.uri, sizeof(c.uri));
 	memcpy(c.web_config, r->a.cfg.web_config, sizeof(c.web_config));
-	memcpy(c.state_dir, r->a.cfg.state_dir, sizeof(c.state_dir));
-	memcpy(c.audit_log, r->a.cfg.audit_log, sizeof(c.audit_log));
-	c.threshold_us = r->a.cfg.threshold_us;
 	r->a.cfg = c;
 	agent_request_inventory(&r->a);   /* the scope may have changed */
-	log_err("SIGHUP: settings reloaded (%s), target %s", c.enforce ? "enforce" : "dry-run",
-		adapt_target_name(c.adapt.target));
+	log_err("SIGHUP: settings reloaded (%s), target %s%s%s", c.enforce ? "enforce" : "dry-run",
+		adapt_target_name(c.adapt.target), done[0] ? "; changed now:" : "", done);
+	if (restart[0])
+		log_err("SIGHUP:%s take effect at restart; the running ones stay", restart);
 	warn_target(&r->a);
 }
 

@@ -280,9 +280,9 @@ void prom_write_bpf_slots(FILE *f, const struct prom_bpf_slots *s)
 	prom_family(f, "aioguard_bpf_slots_in_use", "gauge",
 		    "Kernel counting slots holding a (disk, syscall); slots of disks gone are given back.");
 	prom_sample(f, "aioguard_bpf_slots_in_use", NULL, (double)s->in_use);
-	prom_family(f, "aioguard_bpf_slots_total", "gauge",
+	prom_family(f, "aioguard_bpf_slots_max", "gauge",
 		    "Kernel counting slots there are: (disk, syscall) pairs counted at once.");
-	prom_sample(f, "aioguard_bpf_slots_total", NULL, (double)s->total);
+	prom_sample(f, "aioguard_bpf_slots_max", NULL, (double)s->total);
 	prom_family(f, "aioguard_bpf_untracked_total", "counter",
 		    "Submissions not counted (no latency, stalls or evidence) because every slot was taken.");
 	prom_sample(f, "aioguard_bpf_untracked_total", NULL, (double)s->untracked);

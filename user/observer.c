@@ -428,7 +428,7 @@ static void set_settings(struct observer *o, const struct observer_options *opts
 
 	ro->probe_reads_ok = probe_reads_ok;
 
-	ro->stall_threshold_ns = opts->stall_threshold_ns ? opts->stall_threshold_ns : 1000000;
+	o->skel->data->stall_threshold_ns = opts->stall_threshold_ns ? opts->stall_threshold_ns : 1000000;
 	if (opts->comm && *opts->comm) {
 		ro->comm_filter_on = true;
 		strncpy((char *)ro->comm_filter, opts->comm, OBS_COMM_LEN - 1);
@@ -919,4 +919,9 @@ uint32_t observer_slots_total(const struct observer *o)
 uint32_t observer_slots_in_use(const struct observer *o)
 {
 	return o->slots_in_use;
+}
+
+void observer_set_stall_threshold(struct observer *o, uint64_t ns)
+{
+	__atomic_store_n(&o->skel->data->stall_threshold_ns, ns ? ns : 1000000, __ATOMIC_SEQ_CST);
 }

@@ -72,6 +72,9 @@ struct observer_hook {
 };
 size_t observer_hook_list(const struct observer *o, const struct observer_hook **out);
 
+/* A new stall threshold for the running programs (0: 1 ms). */
+void observer_set_stall_threshold(struct observer *o, uint64_t ns);
+
 /* Start (watch) or stop timing the submissions of a process. */
 int observer_watch_tgid(struct observer *o, pid_t tgid, bool watch);
 /* The watched processes, including those the comm filter added. Returns the

@@ -73,7 +73,7 @@ for i in $(seq 300); do
 	sleep 0.1
 done
 METRICS=$(grep -o 'http://[^ ]*/metrics' "$WORKDIR/agent.err") || fail "no metrics URL"
-[ "$(scrape 'one("aioguard_bpf_slots_total")')" = "$SLOTS.0" ] || fail "aioguard_bpf_slots_total is not $SLOTS"
+[ "$(scrape 'one("aioguard_bpf_slots_max")')" = "$SLOTS.0" ] || fail "aioguard_bpf_slots_max is not $SLOTS"
 qemu_io "$P-live" 0 "write -P 2 4M 4M" >/dev/null
 wait_scrape "sum(series('aioguard_submitted_bytes_total', domain='$P-live')) > 0" 20 \
 	"no counters for the long-lived domain"
