@@ -115,7 +115,8 @@ void agent_take_inventory(struct agent *a, struct disk_list *fresh,
 		if (watchable(a, &a->s.disks.v[i]))
 			track(a, &a->s.disks.v[i])->disk = &a->s.disks.v[i];
 	drop_gone(a);
-	a->inventory_dirty = false;
+	/* an inventory read while a change is being applied predates it */
+	a->inventory_dirty = a->applies_out > 0;
 }
 
 void agent_request_inventory(struct agent *a)
@@ -511,6 +512,7 @@ static void act(struct agent *a, struct agent_disk *d, const struct adapt_window
 		d->last_change_s = now_s();
 	if (dec->action == ADAPT_SWITCH && a->cfg.enforce) {
 		submit_apply(a, v);
+		a->inventory_dirty = true;   /* no decision until the change is read back */
 		return;
 	}
 	account(a, d, v, dec->action == ADAPT_SWITCH ? RESULT_DRY_RUN : RESULT_ADVISED, NULL, 0);

@@ -24,7 +24,7 @@ struct virt_worker {
 	char *uri;
 	pthread_t thread;
 	pthread_mutex_t lock;
-	struct virt_job *todo, *done;  /* FIFO in, LIFO out (the agent orders by kind) */
+	struct virt_job *todo, *done;  /* FIFO both */
 	double busy_since;             /* mono seconds a call began; 0 when none */
 	double busy_limit;             /* hung past this */
 	const char *busy_what;
@@ -205,8 +205,11 @@ static void *worker_main(void *arg)
 		}
 		run_job(w, j);
 		pthread_mutex_lock(&w->lock);
-		j->next = w->done;
-		w->done = j;
+		struct virt_job **p = &w->done;   /* handed back in the order done */
+		while (*p)
+			p = &(*p)->next;
+		j->next = NULL;
+		*p = j;
 		pthread_mutex_unlock(&w->lock);
 	}
 	return NULL;
