@@ -522,16 +522,14 @@ static void act(struct agent *a, struct agent_disk *d, const struct adapt_window
 static void decide(struct agent *a, struct agent_disk *d, const struct adapt_window *w, uint32_t n,
 		   double evidence_at)
 {
-	const struct disk *x = d->disk;
-	struct adapt_disk in = {
-		.io = x->io, .io_next_boot = x->io_next_boot, .cache = x->cache,
-		.image = x->image.state, .target = x->target, .fs = x->image.fs,
-		.io_uring_known = a->iou.known, .io_uring_usable = a->iou.usable,
-		.io_uring_why = a->iou.why,
-		.opted_out = x->opted_out, .opt_out_xml = x->opt_out_xml,
-		.last_change_s = d->last_change_s, .last_stall_s = d->last_stall_s,
-		.watched_since_s = d->watched_since_s, .windows = w, .nwindows = n,
-	};
+	struct adapt_disk in;
+
+	disk_adapt_facts(d->disk, &a->iou, &in);
+	in.last_change_s = d->last_change_s;
+	in.last_stall_s = d->last_stall_s;
+	in.watched_since_s = d->watched_since_s;
+	in.windows = w;
+	in.nwindows = n;
 	struct adapt_global g = {.now_s = now_s(),
 				 .changes_last_hour = changes_last_hour(a, mono_clock_s())};
 	struct adapt_decision dec;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <libvirt/libvirt.h>
 
+#include "../policy/adapt.h"
 #include "../policy/advise.h"
 #include "disk.h"
 
@@ -52,5 +53,11 @@ bool uri_is_remote(const char *uri);
  * and kernel release ("" or NULL: unknown). */
 void disk_advise(const struct disk *d, const struct io_uring_support *u, const char *kernel,
 		 struct advice *out);
+
+/* The disk's facts for policy/adapt.c, with this host's io_uring facts; the
+ * agent adds its history (windows, last change, last stall). The one place
+ * a disk becomes facts, beside disk_advise. */
+void disk_adapt_facts(const struct disk *d, const struct io_uring_support *u,
+		      struct adapt_disk *out);
 
 #endif
