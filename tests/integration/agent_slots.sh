@@ -10,7 +10,8 @@
 #     nothing goes uncounted (aioguard_bpf_untracked_total 0), and the last
 #     one, a growing qcow2, still stalls into evidence (a dry-run decision);
 #   - once they are gone, aioguard_bpf_slots_in_use is back to the keys of
-#     the live domain (one per series it has).
+#     the live domain (one per aioguard_submitted_bytes_total series it has
+#     with --metrics-detail yes: a series per syscall).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -62,7 +63,7 @@ start_raw() {   # NAME: a domain with one sparse raw disk on native
 say "a long-lived domain, the agent with $SLOTS slots"
 start_raw "$P-live"
 qemu_io "$P-live" 0 "write -P 1 0 4M" >/dev/null
-AIOGUARD_BPF_SLOTS=$SLOTS "$AIOGUARD" run -c "$URI" --include "$P-*" "${KNOBS[@]}" \
+AIOGUARD_BPF_SLOTS=$SLOTS "$AIOGUARD" run -c "$URI" --include "$P-*" "${KNOBS[@]}" --metrics-detail yes \
 	--state-dir "$WORKDIR/state" --audit-log "$WORKDIR/audit.jsonl" \
 	>"$WORKDIR/agent.out" 2>"$WORKDIR/agent.err" &
 AGENT_PID=$!
