@@ -26,6 +26,11 @@ struct session_scan {
 	double at;          /* CLOCK_MONOTONIC seconds of the last fd scan */
 };
 
+struct session_gone {
+	uint64_t dev, ino;
+	double at;          /* CLOCK_MONOTONIC seconds it left */
+};
+
 struct session_key {
 	struct agg_key key;
 	uint64_t count;     /* calls as of the last session_forget_idle */
@@ -52,6 +57,7 @@ void session_close(struct session *s)
 	free(s->names);
 	free(s->scans);
 	free(s->keys);
+	free(s->gone);
 	*s = (struct session){0};
 }
 
@@ -86,12 +92,42 @@ static void sync_watched(struct session *s, const pid_t *want, size_t n_want, bo
 	free(cur);
 }
 
+/* The disks of the old inventory missing from the fresh one: a call
+ * their QEMU makes on its way out (the flush at shutdown) creates a key
+ * after the disk has left, and that key's slot must come back as fast. */
+static void remember_gone(struct session *s, const struct disk_list *fresh)
+{
+	double now = mono_clock_s();
+	size_t kept = 0;
+
+	for (size_t i = 0; i < s->n_gone; i++)
+		if (now - s->gone[i].at < SESSION_IDLE_FORGET_S)
+			s->gone[kept++] = s->gone[i];
+	s->n_gone = kept;
+	for (size_t i = 0; i < s->disks.n; i++) {
+		const struct disk *d = &s->disks.v[i];
+		if (!d->image.dev || disk_list_find_devino(fresh, d->image.dev, d->image.ino))
+			continue;
+		s->gone = xrealloc(s->gone, (s->n_gone + 1) * sizeof(*s->gone));
+		s->gone[s->n_gone++] = (struct session_gone){d->image.dev, d->image.ino, now};
+	}
+}
+
+static bool left_libvirt(const struct session *s, uint64_t dev, uint64_t ino)
+{
+	for (size_t i = 0; i < s->n_gone; i++)
+		if (s->gone[i].dev == dev && s->gone[i].ino == ino)
+			return true;
+	return false;
+}
+
 size_t session_set_inventory(struct session *s, struct disk_list *fresh,
 			     session_scope_fn in_scope, const void *ctx)
 {
 	pid_t *pids = xcalloc(fresh->n + 1, sizeof(*pids));
 	size_t n = 0;
 
+	remember_gone(s, fresh);
 	disk_list_free(&s->disks);
 	s->disks = *fresh;
 	*fresh = (struct disk_list){0};
@@ -273,7 +309,7 @@ static bool key_done(struct session *s, struct session_key *k, const struct agg_
 		k->count = e->c.count;
 		k->active = now;
 	}
-	k->was_disk |= disk;
+	k->was_disk |= disk || left_libvirt(s, e->key.dev, e->key.ino);
 	if (disk)
 		return false;
 	return (k->was_disk && idle) || now - k->active >= SESSION_IDLE_FORGET_S;

@@ -31,6 +31,7 @@
 struct session_name;   /* a path a watched process had open */
 struct session_key;    /* a counted (dev, ino, syscall) and when it was last used */
 struct session_scan;   /* when a process's fds were last read */
+struct session_gone;   /* a disk that left libvirt, and when */
 
 struct session {
 	struct observer *obs;
@@ -42,6 +43,8 @@ struct session {
 	size_t n_scans;
 	struct session_key *keys;
 	size_t n_keys;
+	struct session_gone *gone;     /* disks that left libvirt lately */
+	size_t n_gone;
 	uint64_t forgotten;            /* slots given back so far */
 };
 

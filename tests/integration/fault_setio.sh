@@ -115,7 +115,9 @@ SETIO=$!
 at_exit "kill $SETIO"
 blocked=
 for _ in $(seq 100); do
-	case "$(cat "/proc/$SETIO/syscall" 2>/dev/null)" in "1 0x1 "*) blocked=1; break ;; esac
+	# in set-io's libvirt thread (--timeout): write(1, …)
+	awk '$1 == 1 && $2 == "0x1" { found = 1 } END { exit !found }' \
+		/proc/"$SETIO"/task/*/syscall 2>/dev/null && { blocked=1; break; }
 	kill -0 "$SETIO" 2>/dev/null || break
 	sleep 0.1
 done
