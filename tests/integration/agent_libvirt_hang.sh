@@ -16,7 +16,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/fault_lib.sh"
 need_root
 make_workdir
-loopfs_make ext4 1024
+loopfs_make ext4 4096
 plibvirt_start
 DOM=aioguard-hang-$$
 HANG_S=${HANG_S:-30}
@@ -28,8 +28,10 @@ mkdir -m 0750 "$QMP_DIR"
 chown libvirt-qemu:libvirt-qemu "$QMP_DIR"
 QMP=$QMP_DIR/monitor.sock
 
-# qmp_writes SECONDS: extending 1 MiB writes into vda through the second
-# monitor (HMP qemu-io wrapped in QMP), each on new clusters
+# qmp_writes SECONDS: extending 256 KiB writes into vda through the second
+# monitor (HMP qemu-io wrapped in QMP), each on new clusters; few enough
+# that 36 s of them leave the image growing and the filesystem room (an
+# image that filled up is not switched)
 qmp_writes() {
 	python3 - "$QMP" "$1" "$WORKDIR/write-offset" <<'PY'
 import json, os, socket, sys, time
@@ -48,18 +50,19 @@ json.loads(f.readline())   # greeting
 cmd("qmp_capabilities")
 off = int(open(offfile).read()) if os.path.exists(offfile) else 0
 end = time.monotonic() + secs
-while time.monotonic() < end and off < 2000:
+while time.monotonic() < end and off < 12000:   # 256 KiB each: 3 GiB of the 8 GiB image at most
     r = cmd("human-monitor-command", **{"command-line":
-        'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "aio_write -P 7 %dM 1M"' % off})
+        'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "aio_write -P 7 %dk 256k"' % (off * 256)})
     if "error" in r:
         sys.exit("qemu-io over QMP: %s" % r)
     off += 1
+    time.sleep(0.01)
 open(offfile, "w").write(str(off))
 PY
 }
 
 say "a domain with a second QMP monitor on a private libvirtd"
-qemu-img create -q -f qcow2 "$LOOP_MNT/sparse.qcow2" 2G
+qemu-img create -q -f qcow2 "$LOOP_MNT/sparse.qcow2" 8G
 domain_xml "$DOM" "$(file_disk "$LOOP_MNT/sparse.qcow2" vda qcow2 native)" |
 	sed -e "s|^<domain type='\([a-z]*\)'>|<domain type='\1' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>|" \
 	    -e "s|^</domain>|  <qemu:commandline><qemu:arg value='-qmp'/><qemu:arg value='unix:$QMP,server=on,wait=off'/></qemu:commandline>\n</domain>|" \
