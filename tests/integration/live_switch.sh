@@ -90,17 +90,39 @@ for line in sys.stdin:
 print(" ".join(f"{k}:{v}" for k, v in sorted(seen.items())))' "$DOM" "$1"
 }
 
-# read_back IMAGE PATTERN OFFSET LEN: offline, after QEMU is gone
+# read_back IMAGE PATTERN OFFSET LEN: offline, after QEMU is gone. Read in
+# 1 MiB pieces (one qemu-io) so a failure names the pieces that differ: the
+# last piece alone points at a write still in flight at the kill, others at
+# data the switch lost.
 read_back() {
 	local out
-	out=$(qemu-io -r -f qcow2 "$1" -c "read -P $2 $3 $4" 2>&1) || fail "$1: qemu-io read failed: $out"
-	[[ "$out" != *"verification failed"* ]] || fail "$1: pattern $2 at $3+$4 does not read back: $out"
-	[[ "$out" == *"read "* ]] || fail "$1: read $3+$4 failed: $out"
+	out=$(python3 - "$@" <<'PY'
+import subprocess, sys
+img, pat, off, length = sys.argv[1:]
+def size(s):
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(s[:-1]) * units[s[-1]] if s[-1] in units else int(s)
+off, length, mib = size(off), size(length), 1 << 20
+cmds = []
+for o in range(off, off + length, mib):
+    cmds += ["-c", f"read -P {pat} {o} {min(mib, off + length - o)}"]
+r = subprocess.run(["qemu-io", "-r", "-f", "qcow2", img] + cmds, capture_output=True, text=True)
+lines = r.stdout.splitlines()
+bad = [l for l in lines if "verification failed" in l]
+reads = sum(1 for l in lines if l.startswith("read "))
+if bad or reads != len(cmds) // 2:
+    print(f"{reads} of {len(cmds) // 2} reads done; {'; '.join(bad)} {r.stderr.strip()}")
+    sys.exit(1)
+PY
+	) || fail "$1: pattern $2 at $3+$4 does not read back: $out"
 }
 
-# Flushed, then QEMU killed (the domain has no guest OS to shut down):
-# what QEMU acknowledged is on disk.
+# Drained (aio_flush: every request in flight completes; HMP qemu-io's
+# aio_write returns before its write does, and flush alone does not wait
+# for writes), flushed, then QEMU killed (the domain has no guest OS to shut
+# down): what QEMU acknowledged is on disk.
 stop_domain() {
+	qemu_io "$DOM" 0 "aio_flush" >/dev/null || fail "aio_flush of vda failed"
 	qemu_io "$DOM" 0 "flush" >/dev/null || fail "flush of vda failed"
 	qemu_io "$DOM" 1 "flush" >/dev/null || fail "flush of vdb failed"
 	virsh -q -c "$URI" destroy "$DOM" >/dev/null || fail "destroy $DOM failed"
