@@ -32,6 +32,7 @@ static void disk_forget(struct agent_disk *d)
 	free(d->domain);
 	free(d->target);
 	free(d->source);
+	free(d->win);
 }
 
 void agent_free(struct agent *a)
@@ -620,10 +621,24 @@ void agent_check_open_windows(struct agent *a)
 	free(rows);
 }
 
-static void push_window(struct agent_disk *d, const struct adapt_window *w)
+/* Keep the last `keep` (history-windows) closed windows: nothing reads
+ * older ones. After a SIGHUP that raises history-windows the history
+ * grows back to it one window at a time. */
+static void push_window(struct agent_disk *d, const struct adapt_window *w, uint32_t keep)
 {
-	if (d->nwin == ADAPT_MAX_WINDOWS)
-		memmove(d->win, d->win + 1, --d->nwin * sizeof(d->win[0]));
+	if (keep < 1)
+		keep = 1;
+	if (keep > ADAPT_MAX_WINDOWS)
+		keep = ADAPT_MAX_WINDOWS;
+	if (d->nwin >= keep) {
+		uint32_t drop = d->nwin - keep + 1;
+		d->nwin -= drop;
+		memmove(d->win, d->win + drop, d->nwin * sizeof(d->win[0]));
+	}
+	if (d->wincap < keep) {
+		d->win = xrealloc(d->win, keep * sizeof(d->win[0]));
+		d->wincap = keep;
+	}
 	d->win[d->nwin++] = *w;
 }
 
@@ -669,7 +684,7 @@ void agent_close_window(struct agent *a)
 		struct agent_disk *d = &a->disks[i];
 		struct adapt_window w;
 		fill_window(d, rows, n, length_ms, &w);
-		push_window(d, &w);
+		push_window(d, &w, a->cfg.adapt.history_windows);
 		verify_live_switch(a, d, rows, n);
 		d->cur = (struct adapt_window){0};
 		d->cur_grew = false;

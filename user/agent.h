@@ -26,8 +26,12 @@
 struct agent_disk {
 	char *uuid, *domain, *target, *source;
 	uint64_t dev, ino;
-	struct adapt_window win[ADAPT_MAX_WINDOWS];   /* closed, oldest first */
-	uint32_t nwin;
+	struct adapt_window *win;      /* closed, oldest first: the last
+	                                  history-windows only, all a decision
+	                                  and its evidence read (allocated as
+	                                  needed: a 64-window array in every
+	                                  disk was 3.5 KiB of a disk's ~7) */
+	uint32_t nwin, wincap;
 	struct adapt_window cur;       /* the open window, from stall events */
 	bool cur_grew;                 /* cur got a stall since the last check */
 	uint32_t open_elapsed_ms;      /* deciding on the open window: how long
