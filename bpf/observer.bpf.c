@@ -495,14 +495,18 @@ SYSCALL_FENTRY(fdatasync, OBS_SC_FDATASYNC, REG(1), 0, 0, 0)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	struct inflight *in = bpf_task_storage_get(&inflight, prev, 0, 0);
+	struct inflight *in = NULL;
 	__u64 now = 0;
 
+	if (task_may_have_storage(prev))
+		in = bpf_task_storage_get(&inflight, prev, 0, 0);
 	if (in && in->start_ns) {
 		now = bpf_ktime_get_ns();
 		in->switched_out_ns = now;
 	}
-	in = bpf_task_storage_get(&inflight, next, 0, 0);
+	in = NULL;
+	if (task_may_have_storage(next))
+		in = bpf_task_storage_get(&inflight, next, 0, 0);
 	if (in && in->switched_out_ns) {
 		if (!now)
 			now = bpf_ktime_get_ns();
