@@ -450,16 +450,26 @@ SYSCALL_ENTER_TP(pwrite64, OBS_SC_PWRITE64, ARG(0), 0, 0, 0)
 SYSCALL_ENTER_TP(pread64, OBS_SC_PREAD64, ARG(0), 0, 0, 0)
 SYSCALL_ENTER_TP(fdatasync, OBS_SC_FDATASYNC, ARG(0), 0, 0, 0)
 
-/* Attached by user space to every syscalls:sys_exit_<name> timed. */
-SEC("tracepoint")
-int tp_sys_exit(struct syscall_exit_record *ctx)
-{
-	__u32 kind = syscall_kind_of(ctx->nr);
-
-	if (kind)
-		on_sys_exit(kind, ctx->ret);
-	return 0;
+/* One exit program per syscall too: the kind is a constant, not a load
+ * from the syscall table (a page the enter program did not touch). */
+#define SYSCALL_EXIT_TP(name, kind)					\
+SEC("tracepoint/syscalls/sys_exit_" #name)				\
+int tp_exit_##name(struct syscall_exit_record *ctx)			\
+{									\
+	on_sys_exit(kind, ctx->ret);					\
+	return 0;							\
 }
+
+SYSCALL_EXIT_TP(io_submit, OBS_SC_IO_SUBMIT)
+SYSCALL_EXIT_TP(io_uring_enter, OBS_SC_IO_URING_ENTER)
+SYSCALL_EXIT_TP(fallocate, OBS_SC_FALLOCATE)
+SYSCALL_EXIT_TP(pwritev, OBS_SC_PWRITEV)
+SYSCALL_EXIT_TP(preadv, OBS_SC_PREADV)
+SYSCALL_EXIT_TP(pwritev2, OBS_SC_PWRITEV2)
+SYSCALL_EXIT_TP(preadv2, OBS_SC_PREADV2)
+SYSCALL_EXIT_TP(pwrite64, OBS_SC_PWRITE64)
+SYSCALL_EXIT_TP(pread64, OBS_SC_PREAD64)
+SYSCALL_EXIT_TP(fdatasync, OBS_SC_FDATASYNC)
 
 /* Variant 3: fentry/fexit on the syscall functions themselves. Neither
  * fires for other syscalls nor puts every task on the slow syscall path as

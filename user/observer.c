@@ -290,7 +290,7 @@ static const char *hooks_name(enum observer_syscall_hooks h)
 	}
 }
 
-/* Programs per kind: fentry_<sc>/fexit_<sc>, tp_enter_<sc> + tp_sys_exit,
+/* Programs per kind: fentry_<sc>/fexit_<sc>, tp_enter_<sc>/tp_exit_<sc>,
  * btf_sys_enter/btf_sys_exit. Only those of `h` load. */
 static void set_syscall_autoload(struct observer *o, enum observer_syscall_hooks h)
 {
@@ -304,8 +304,9 @@ static void set_syscall_autoload(struct observer *o, enum observer_syscall_hooks
 		bpf_program__set_autoload(prog(o, name), h == OBSERVER_HOOKS_FENTRY);
 		snprintf(name, sizeof(name), "tp_enter_%s", sc);
 		bpf_program__set_autoload(prog(o, name), h == OBSERVER_HOOKS_SYSCALLS);
+		snprintf(name, sizeof(name), "tp_exit_%s", sc);
+		bpf_program__set_autoload(prog(o, name), h == OBSERVER_HOOKS_SYSCALLS);
 	}
-	bpf_program__set_autoload(prog(o, "tp_sys_exit"), h == OBSERVER_HOOKS_SYSCALLS);
 	bpf_program__set_autoload(prog(o, "btf_sys_enter"), h == OBSERVER_HOOKS_RAW_SYSCALLS);
 	bpf_program__set_autoload(prog(o, "btf_sys_exit"), h == OBSERVER_HOOKS_RAW_SYSCALLS);
 }
@@ -468,9 +469,6 @@ static int attach_per_syscall(struct observer *o, const char *prefix)
 
 static int attach_syscalls(struct observer *o, enum observer_syscall_hooks h)
 {
-	struct bpf_program *exit = prog(o, "tp_sys_exit");
-	char tp[64];
-
 	switch (h) {
 	case OBSERVER_HOOKS_FENTRY:
 		return attach_per_syscall(o, "fentry_") || attach_per_syscall(o, "fexit_") ? -1 : 0;
@@ -478,14 +476,7 @@ static int attach_syscalls(struct observer *o, enum observer_syscall_hooks h)
 		return keep_link(o, bpf_program__attach(prog(o, "btf_sys_enter")), "sys_enter") ||
 		       keep_link(o, bpf_program__attach(prog(o, "btf_sys_exit")), "sys_exit") ? -1 : 0;
 	default:
-		if (attach_per_syscall(o, "tp_enter_"))
-			return -1;
-		for (size_t i = 0; i < N_TIMED_SYSCALLS; i++) {
-			snprintf(tp, sizeof(tp), "sys_exit_%s", timed_syscalls[i].name);
-			if (keep_link(o, bpf_program__attach_tracepoint(exit, "syscalls", tp), tp))
-				return -1;
-		}
-		return 0;
+		return attach_per_syscall(o, "tp_enter_") || attach_per_syscall(o, "tp_exit_") ? -1 : 0;
 	}
 }
 
