@@ -626,16 +626,53 @@ int BPF_PROG(xfs_alloc_file_space)
 /* Direct I/O on ext4, xfs and other iomap filesystems, in the submitting
  * thread: names io_submit's file and counts its bytes without reading user
  * memory. */
-SEC("tp_btf/iomap_dio_rw_begin")
-int BPF_PROG(iomap_dio_rw_begin, struct kiocb *iocb, struct iov_iter *iter)
+static __always_inline void dio_begin(struct kiocb *iocb, struct iov_iter *iter)
 {
 	struct inflight *in = current_inflight();
 
 	if (!in || in->syscall != OBS_SC_IO_SUBMIT)
-		return 0;
+		return;
 	in->bytes += iter->count;
 	if (!in->devino_known)
 		in->devino_known = file_devino(iocb->ki_filp, &in->dev, &in->ino);
+}
+
+SEC("tp_btf/iomap_dio_rw_begin")
+int BPF_PROG(iomap_dio_rw_begin, struct kiocb *iocb, struct iov_iter *iter)
+{
+	dio_begin(iocb, iter);
+	return 0;
+}
+
+/* Where the kernel has no iomap_dio_rw_begin (Debian 12's 6.1) but allows
+ * fentry: aio's own read and write of each iocb, given its file and the
+ * kernel's copy of the iocb (iomap_dio_rw itself has 7 arguments, more
+ * than 6.1's trampolines take). Any file, direct I/O or not; a vectored
+ * iocb's bytes still need its iovecs from user memory. The loader keeps
+ * these or the tracepoint; without either io_submit's exit reads the iocbs
+ * from user memory. */
+static __always_inline void aio_rw_begin(struct kiocb *req, const struct iocb *cb)
+{
+	struct inflight *in = current_inflight();
+
+	if (!in || in->syscall != OBS_SC_IO_SUBMIT)
+		return;
+	in->bytes += iocb_bytes(cb);
+	if (!in->devino_known)
+		in->devino_known = file_devino(req->ki_filp, &in->dev, &in->ino);
+}
+
+SEC("fentry/aio_read")
+int BPF_PROG(aio_read_enter, struct kiocb *req, const struct iocb *cb)
+{
+	aio_rw_begin(req, cb);
+	return 0;
+}
+
+SEC("fentry/aio_write")
+int BPF_PROG(aio_write_enter, struct kiocb *req, const struct iocb *cb)
+{
+	aio_rw_begin(req, cb);
 	return 0;
 }
 
