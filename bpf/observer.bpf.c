@@ -309,7 +309,13 @@ static __always_inline void emit(__u32 type, const struct inflight *in, __u64 no
 	e->iocbs = in->iocbs;
 	e->syscall = in->syscall;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	/* Stall records do not wake the reader: a wake-up is an irq_work (a
+	 * self-IPI, a VM exit under a hypervisor) per record whenever the
+	 * reader keeps up, and a burst of stalls is when it does. The reader
+	 * polls at least every 200 ms and drains the ring each time
+	 * (observer_poll). A new file wakes it at once: its name is looked up
+	 * while the process still has the file open. */
+	bpf_ringbuf_submit(e, type == OBS_EVENT_STALL ? BPF_RB_NO_WAKEUP : 0);
 }
 
 static __always_inline bool same_key(const struct obs_disk_key *a, const struct obs_disk_key *b)

@@ -851,6 +851,12 @@ int observer_poll(struct observer *o, int timeout_ms, const struct observer_call
 {
 	o->cb = cb;
 	int n = ring_buffer__poll(o->rb, timeout_ms);
+	/* Stall records come without a wake-up (observer.bpf.c, emit): take
+	 * what the wait did not. */
+	if (n >= 0) {
+		int more = ring_buffer__consume(o->rb);
+		n = more < 0 ? more : n + more;
+	}
 	o->cb = NULL;
 	return n;
 }
