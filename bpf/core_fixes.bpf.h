@@ -31,6 +31,17 @@
 #define SYSCALL_ARG3(regs) PT_REGS_PARM3_SYSCALL(regs)
 #define SYSCALL_ARG4(regs) PT_REGS_PARM4_SYSCALL(regs)
 
+/* Does the task carry any BPF task storage (ours or another tool's)? One
+ * plain load (task_struct.bpf_storage, 5.11+) where the storage helper is a
+ * call: sched_switch asks it of two tasks per context switch, and almost
+ * all of them have none. Kernels without the field say yes. */
+static __always_inline bool task_may_have_storage(struct task_struct *t)
+{
+	if (!bpf_core_field_exists(t->bpf_storage))
+		return true;
+	return t->bpf_storage;
+}
+
 /* Set by the loader: bpf_probe_read_* may be used (see observer.bpf.c). */
 extern const volatile bool probe_reads_ok;
 

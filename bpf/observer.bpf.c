@@ -309,7 +309,13 @@ static __always_inline void emit(__u32 type, const struct inflight *in, __u64 no
 	e->iocbs = in->iocbs;
 	e->syscall = in->syscall;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	/* Stall records do not wake the reader: a wake-up is an irq_work (a
+	 * self-IPI, a VM exit under a hypervisor) per record whenever the
+	 * reader keeps up, and a burst of stalls is when it does. The reader
+	 * polls at least every 200 ms and drains the ring each time
+	 * (observer_poll). A new file wakes it at once: its name is looked up
+	 * while the process still has the file open. */
+	bpf_ringbuf_submit(e, type == OBS_EVENT_STALL ? BPF_RB_NO_WAKEUP : 0);
 }
 
 static __always_inline bool same_key(const struct obs_disk_key *a, const struct obs_disk_key *b)
@@ -450,16 +456,26 @@ SYSCALL_ENTER_TP(pwrite64, OBS_SC_PWRITE64, ARG(0), 0, 0, 0)
 SYSCALL_ENTER_TP(pread64, OBS_SC_PREAD64, ARG(0), 0, 0, 0)
 SYSCALL_ENTER_TP(fdatasync, OBS_SC_FDATASYNC, ARG(0), 0, 0, 0)
 
-/* Attached by user space to every syscalls:sys_exit_<name> timed. */
-SEC("tracepoint")
-int tp_sys_exit(struct syscall_exit_record *ctx)
-{
-	__u32 kind = syscall_kind_of(ctx->nr);
-
-	if (kind)
-		on_sys_exit(kind, ctx->ret);
-	return 0;
+/* One exit program per syscall too: the kind is a constant, not a load
+ * from the syscall table (a page the enter program did not touch). */
+#define SYSCALL_EXIT_TP(name, kind)					\
+SEC("tracepoint/syscalls/sys_exit_" #name)				\
+int tp_exit_##name(struct syscall_exit_record *ctx)			\
+{									\
+	on_sys_exit(kind, ctx->ret);					\
+	return 0;							\
 }
+
+SYSCALL_EXIT_TP(io_submit, OBS_SC_IO_SUBMIT)
+SYSCALL_EXIT_TP(io_uring_enter, OBS_SC_IO_URING_ENTER)
+SYSCALL_EXIT_TP(fallocate, OBS_SC_FALLOCATE)
+SYSCALL_EXIT_TP(pwritev, OBS_SC_PWRITEV)
+SYSCALL_EXIT_TP(preadv, OBS_SC_PREADV)
+SYSCALL_EXIT_TP(pwritev2, OBS_SC_PWRITEV2)
+SYSCALL_EXIT_TP(preadv2, OBS_SC_PREADV2)
+SYSCALL_EXIT_TP(pwrite64, OBS_SC_PWRITE64)
+SYSCALL_EXIT_TP(pread64, OBS_SC_PREAD64)
+SYSCALL_EXIT_TP(fdatasync, OBS_SC_FDATASYNC)
 
 /* Variant 3: fentry/fexit on the syscall functions themselves. Neither
  * fires for other syscalls nor puts every task on the slow syscall path as
@@ -495,14 +511,18 @@ SYSCALL_FENTRY(fdatasync, OBS_SC_FDATASYNC, REG(1), 0, 0, 0)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	struct inflight *in = bpf_task_storage_get(&inflight, prev, 0, 0);
+	struct inflight *in = NULL;
 	__u64 now = 0;
 
+	if (task_may_have_storage(prev))
+		in = bpf_task_storage_get(&inflight, prev, 0, 0);
 	if (in && in->start_ns) {
 		now = bpf_ktime_get_ns();
 		in->switched_out_ns = now;
 	}
-	in = bpf_task_storage_get(&inflight, next, 0, 0);
+	in = NULL;
+	if (task_may_have_storage(next))
+		in = bpf_task_storage_get(&inflight, next, 0, 0);
 	if (in && in->switched_out_ns) {
 		if (!now)
 			now = bpf_ktime_get_ns();
@@ -612,16 +632,53 @@ int BPF_PROG(xfs_alloc_file_space)
 /* Direct I/O on ext4, xfs and other iomap filesystems, in the submitting
  * thread: names io_submit's file and counts its bytes without reading user
  * memory. */
-SEC("tp_btf/iomap_dio_rw_begin")
-int BPF_PROG(iomap_dio_rw_begin, struct kiocb *iocb, struct iov_iter *iter)
+static __always_inline void dio_begin(struct kiocb *iocb, struct iov_iter *iter)
 {
 	struct inflight *in = current_inflight();
 
 	if (!in || in->syscall != OBS_SC_IO_SUBMIT)
-		return 0;
+		return;
 	in->bytes += iter->count;
 	if (!in->devino_known)
 		in->devino_known = file_devino(iocb->ki_filp, &in->dev, &in->ino);
+}
+
+SEC("tp_btf/iomap_dio_rw_begin")
+int BPF_PROG(iomap_dio_rw_begin, struct kiocb *iocb, struct iov_iter *iter)
+{
+	dio_begin(iocb, iter);
+	return 0;
+}
+
+/* Where the kernel has no iomap_dio_rw_begin (Debian 12's 6.1) but allows
+ * fentry: aio's own read and write of each iocb, given its file and the
+ * kernel's copy of the iocb (iomap_dio_rw itself has 7 arguments, more
+ * than 6.1's trampolines take). Any file, direct I/O or not; a vectored
+ * iocb's bytes still need its iovecs from user memory. The loader keeps
+ * these or the tracepoint; without either io_submit's exit reads the iocbs
+ * from user memory. */
+static __always_inline void aio_rw_begin(struct kiocb *req, const struct iocb *cb)
+{
+	struct inflight *in = current_inflight();
+
+	if (!in || in->syscall != OBS_SC_IO_SUBMIT)
+		return;
+	in->bytes += iocb_bytes(cb);
+	if (!in->devino_known)
+		in->devino_known = file_devino(req->ki_filp, &in->dev, &in->ino);
+}
+
+SEC("fentry/aio_read")
+int BPF_PROG(aio_read_enter, struct kiocb *req, const struct iocb *cb)
+{
+	aio_rw_begin(req, cb);
+	return 0;
+}
+
+SEC("fentry/aio_write")
+int BPF_PROG(aio_write_enter, struct kiocb *req, const struct iocb *cb)
+{
+	aio_rw_begin(req, cb);
 	return 0;
 }
 

@@ -59,7 +59,7 @@ static const struct optional_hook {
 	{"xfs alloc", "alloc_us stays 0 on xfs",
 	 {"xfs_log_reserve", "xfs_iomap_alloc", "xfs_alloc_file_space"}, {NULL}},
 	{"direct I/O", "io_submit reads its iocbs from user memory (slower)",
-	 {"iomap_dio_rw_begin"}, {NULL}},
+	 {"iomap_dio_rw_begin"}, {"aio_read_enter", "aio_write_enter"}},   /* fentry on 6.1 */
 	{"io_uring", "io_uring_enter is not attributed to any disk", {"uring_submit_req"},
 	 {"uring_submit_sqe"}},   /* io_uring_submit_sqe before 6.4 */
 };
@@ -239,6 +239,29 @@ static bool tracing_loads(enum bpf_attach_type type, const char *name, __u32 kin
 	return true;
 }
 
+/* Does an fentry program load and attach on function `fn`? Loading is not
+ * enough: 6.1's trampolines refuse at attach (ENOTSUPP) functions of more
+ * than 6 arguments, and functions ftrace cannot patch. */
+static bool fentry_attaches(const char *fn)
+{
+	struct btf *btf = vmlinux_btf();
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY);
+	int id = btf ? btf__find_by_name_kind(btf, fn, BTF_KIND_FUNC) : -1;
+
+	if (id <= 0)
+		return false;
+	opts.attach_btf_id = id;
+	int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", return_0, 2, &opts);
+	if (fd < 0)
+		return false;
+	int link = bpf_raw_tracepoint_open(NULL, fd);
+	close(fd);
+	if (link < 0)
+		return false;
+	close(link);
+	return true;
+}
+
 static bool tp_btf_allowed(void)
 {
 	return tracing_loads(BPF_TRACE_RAW_TP, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
@@ -290,7 +313,7 @@ static const char *hooks_name(enum observer_syscall_hooks h)
 	}
 }
 
-/* Programs per kind: fentry_<sc>/fexit_<sc>, tp_enter_<sc> + tp_sys_exit,
+/* Programs per kind: fentry_<sc>/fexit_<sc>, tp_enter_<sc>/tp_exit_<sc>,
  * btf_sys_enter/btf_sys_exit. Only those of `h` load. */
 static void set_syscall_autoload(struct observer *o, enum observer_syscall_hooks h)
 {
@@ -304,8 +327,9 @@ static void set_syscall_autoload(struct observer *o, enum observer_syscall_hooks
 		bpf_program__set_autoload(prog(o, name), h == OBSERVER_HOOKS_FENTRY);
 		snprintf(name, sizeof(name), "tp_enter_%s", sc);
 		bpf_program__set_autoload(prog(o, name), h == OBSERVER_HOOKS_SYSCALLS);
+		snprintf(name, sizeof(name), "tp_exit_%s", sc);
+		bpf_program__set_autoload(prog(o, name), h == OBSERVER_HOOKS_SYSCALLS);
 	}
-	bpf_program__set_autoload(prog(o, "tp_sys_exit"), h == OBSERVER_HOOKS_SYSCALLS);
 	bpf_program__set_autoload(prog(o, "btf_sys_enter"), h == OBSERVER_HOOKS_RAW_SYSCALLS);
 	bpf_program__set_autoload(prog(o, "btf_sys_exit"), h == OBSERVER_HOOKS_RAW_SYSCALLS);
 }
@@ -338,11 +362,21 @@ static size_t syscall_hook_candidates(enum observer_syscall_hooks want, bool tp_
 	return n;
 }
 
-/* The first tracepoint of programs `names` this kernel lacks, or NULL. */
+/* Can program p attach here: a tp_btf tracepoint this kernel has, or an
+ * fentry on a function this kernel has and lets fentry hook? */
+static bool hook_usable(const struct bpf_program *p, bool tp_btf_ok)
+{
+	if (strncmp(bpf_program__section_name(p), "fentry/", 7) == 0)
+		return fentry_attaches(prog_tracepoint(p));
+	return tp_btf_ok && tp_in_btf(prog_tracepoint(p));
+}
+
+/* The first hook (tracepoint or function) of programs `names` this kernel
+ * lacks or refuses, or NULL. */
 static const char *missing_tracepoint(struct observer *o, const char *const names[4], bool tp_btf_ok)
 {
 	for (size_t i = 0; i < 4 && names[i]; i++)
-		if (!tp_btf_ok || !tp_in_btf(prog_tracepoint(prog(o, names[i]))))
+		if (!hook_usable(prog(o, names[i]), tp_btf_ok))
 			return prog_tracepoint(prog(o, names[i]));
 	return NULL;
 }
@@ -468,9 +502,6 @@ static int attach_per_syscall(struct observer *o, const char *prefix)
 
 static int attach_syscalls(struct observer *o, enum observer_syscall_hooks h)
 {
-	struct bpf_program *exit = prog(o, "tp_sys_exit");
-	char tp[64];
-
 	switch (h) {
 	case OBSERVER_HOOKS_FENTRY:
 		return attach_per_syscall(o, "fentry_") || attach_per_syscall(o, "fexit_") ? -1 : 0;
@@ -478,14 +509,7 @@ static int attach_syscalls(struct observer *o, enum observer_syscall_hooks h)
 		return keep_link(o, bpf_program__attach(prog(o, "btf_sys_enter")), "sys_enter") ||
 		       keep_link(o, bpf_program__attach(prog(o, "btf_sys_exit")), "sys_exit") ? -1 : 0;
 	default:
-		if (attach_per_syscall(o, "tp_enter_"))
-			return -1;
-		for (size_t i = 0; i < N_TIMED_SYSCALLS; i++) {
-			snprintf(tp, sizeof(tp), "sys_exit_%s", timed_syscalls[i].name);
-			if (keep_link(o, bpf_program__attach_tracepoint(exit, "syscalls", tp), tp))
-				return -1;
-		}
-		return 0;
+		return attach_per_syscall(o, "tp_enter_") || attach_per_syscall(o, "tp_exit_") ? -1 : 0;
 	}
 }
 
@@ -827,6 +851,12 @@ int observer_poll(struct observer *o, int timeout_ms, const struct observer_call
 {
 	o->cb = cb;
 	int n = ring_buffer__poll(o->rb, timeout_ms);
+	/* Stall records come without a wake-up (observer.bpf.c, emit): take
+	 * what the wait did not. */
+	if (n >= 0) {
+		int more = ring_buffer__consume(o->rb);
+		n = more < 0 ? more : n + more;
+	}
 	o->cb = NULL;
 	return n;
 }

@@ -82,7 +82,9 @@ int observer_watch_tgid(struct observer *o, pid_t tgid, bool watch);
 size_t observer_watched(const struct observer *o, pid_t **out);
 
 /* Wait up to timeout_ms for events and hand each to its callback. Returns
- * the number handled, or -errno (-EINTR when a signal arrived). */
+ * the number handled, or -errno (-EINTR when a signal arrived). Stall
+ * events do not end the wait (they do not wake the reader): call it at
+ * least every 200 ms so that they are told that late at most. */
 int observer_poll(struct observer *o, int timeout_ms, const struct observer_callbacks *cb);
 
 /* Cumulative statistics of every (disk, syscall) seen so far, replacing
