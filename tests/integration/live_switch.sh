@@ -21,6 +21,15 @@
 #            live: the domain stays running, the audit says apply live,
 #            and the observer confirms it (live_verify: pool writes, no
 #            io_submit, in the first window after the switch)
+#   snapshot after the agent's live switch, a disk-only snapshot of vda
+#            (libvirt makes the overlay's nodes with the XML's native): the
+#            agent swaps the overlay's file node (audit live_reapply
+#            applied, 1 node of 2), the observer sees no io_submit on vda
+#            afterwards, the overlay keeps its image locks; then a
+#            blockcommit --active --pivot back onto the base, whose node
+#            runs threads already (live_reapply unchanged, still no
+#            io_submit); the domain never leaves 'running', every write
+#            reads back from the base, qemu-img check clean on each image
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -349,7 +358,88 @@ scenario_agent() {
 	remove_domain
 }
 
-for s in "${@:-swap refused block killed agent}"; do
+# wait_audit_line PATTERN SECONDS: the first audit line matching, printed
+wait_audit_line() {
+	local i
+	for i in $(seq $(($2 * 5))); do
+		grep -m1 -- "$1" "$WORKDIR/audit.jsonl" 2>/dev/null && return 0
+		kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORKDIR/agent.err"; fail "agent died"; }
+		sleep 0.2
+	done
+	tail -20 "$WORKDIR/agent.err"
+	fail "no audit line matching $1 within $2 s"
+}
+
+# audit_field LINE FIELD: one field of an audit JSON line
+audit_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2]))' "$1" "$2"; }
+
+# vda submits through the pool only (needs the writer running)
+vda_on_pool() {
+	local now
+	now=$(syscalls_of vda)
+	echo "  $1, vda: $now"
+	[[ " $now" != *" io_submit:"* ]] || fail "vda submits with io_submit $1: $now"
+	[[ " $now" =~ \ (pwritev|pwrite64|pwritev2): ]] || fail "no pool writes on vda $1: $now"
+}
+
+# QEMU holds its image locks (OFD locks on the image's inode) on the file
+# node it reads the overlay through: a swap never leaves locking off.
+image_locked() {
+	local ino
+	ino=$(stat -c %i "$1")
+	grep -q "OFDLCK .*:$ino " /proc/locks || fail "no image lock of QEMU's on $1 (locking off?)"
+}
+
+scenario_snapshot() {
+	say "snapshot after the agent's live switch: the agent reapplies to the new overlay"
+	live_domain
+	run_agent --enforce --apply live --cooldown 0
+	watch_domstate
+	start_writes
+	wait_audit applied 120
+	local line t0 t1 delay
+	line=$(grep -m1 '"result":"applied"' "$WORKDIR/audit.jsonl")
+	echo "  switched: $(audit_field "$line" message)"
+	t0=$(date +%s.%N)
+	virsh -q -c "$URI" snapshot-create-as "$DOM" --disk-only --no-metadata \
+		--diskspec vda,file="$LOOP_MNT/snap.qcow2" --diskspec vdb,snapshot=no >/dev/null ||
+		fail "disk-only snapshot of vda failed"
+	t1=$(date +%s.%N)
+	line=$(wait_audit_line '"type":"live_reapply"' 30)
+	delay=$(python3 -c 'import json,sys; print("%.2f" % (json.loads(sys.argv[1])["ts"] - float(sys.argv[2])))' "$line" "$t1")
+	echo "  snapshot took $(python3 -c "print('%.2f' % ($t1 - $t0))") s; the agent reapplied $delay s after it: $(audit_field "$line" message)"
+	[ "$(audit_field "$line" result)" = applied ] || fail "reapply not applied: $line"
+	[[ "$(audit_field "$line" source)" == */snap.qcow2 ]] || fail "reapply not for the overlay: $line"
+	[[ "$(audit_field "$line" message)" == "1 file node of 2 swapped to aio=threads"* ]] ||
+		fail "not the overlay's node alone: $line"
+	vda_on_pool "after the snapshot"
+	image_locked "$LOOP_MNT/snap.qcow2"
+	[[ " $(node_names) " != *" aioguard-tmp-"* ]] || fail "a temporary node is left: $(node_names)"
+	"$AIOGUARD" advise -c "$URI" --domain "$DOM" --state-dir "$STATE" --json |
+		python3 -c 'import json,sys; d=[d for d in json.load(sys.stdin)["disks"] if d["target"]=="vda"][0]; assert d["source"].endswith("/snap.qcow2") and d["io"]=="threads" and d["io_switched_live"], d' ||
+		fail "advise does not report the overlay's live mode"
+	# back onto the base, whose node the first switch swapped already
+	virsh -q -c "$URI" blockcommit "$DOM" vda --active --pivot --wait >/dev/null ||
+		fail "blockcommit --active --pivot failed"
+	line=$(wait_audit_line '"type":"live_reapply".*sparse.qcow2' 30)
+	echo "  after blockcommit --active --pivot: $(audit_field "$line" result): $(audit_field "$line" message)"
+	[ "$(audit_field "$line" result)" = unchanged ] || fail "after the commit: $line"
+	vda_on_pool "after the commit"
+	image_locked "$LOOP_MNT/sparse.qcow2"
+	stop_writes
+	domstate_always_running
+	stop_agent
+	local done_mb
+	done_mb=$(cat "$WORKDIR/write-offset")
+	stop_domain
+	read_back "$LOOP_MNT/sparse.qcow2" 7 0 "${done_mb}M"
+	echo "  read back: $done_mb MiB written before, across the snapshot and the commit, from the base"
+	qemu-img check -q "$LOOP_MNT/snap.qcow2" || fail "qemu-img check of the overlay is not clean"
+	check_images
+	remove_domain
+}
+
+for s in "${@:-swap refused block killed agent snapshot}"; do
 	for one in $s; do "scenario_$one"; done
 done
 echo "PASS"
