@@ -885,6 +885,7 @@ static void write_recommendations(struct agent *a, FILE *f)
 			a->disks[i].domain, a->disks[i].target, a->disks[i].source,
 			io_label(x->io),
 			io_mode_name(adv.recommended) ? io_mode_name(adv.recommended) : "none",
+			io_label(x->io_xml),
 		};
 	}
 	prom_write_recommendations(f, r, a->ndisks);
