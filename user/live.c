@@ -411,6 +411,18 @@ static bool info_ro(json_object *info)
 	return json_object_object_get_ex(info, "ro", &v) && json_object_get_boolean(v);
 }
 
+/* Whether a reopen of layer i's format node names its backing: it has one,
+ * or libvirt names it (null) for this format (qcow2 does, raw refuses the
+ * option). */
+static bool takes_backing(struct live *l, json_object *fmt, int i)
+{
+	const char *drv = str_field(fmt, "driver");
+
+	return i + 1 < l->chain.n || json_object_object_get_ex(fmt, "backing", NULL) ||
+	       (json_object_object_get_ex(l->tmpl_fmt, "backing", NULL) && drv &&
+		!strcmp(drv, str_field(l->tmpl_fmt, "driver") ?: ""));
+}
+
 /* Layer i of the chain, its options as QEMU holds them now: read-only and
  * backing as they are (a snapshot made the old top a read-only backing). */
 static int add_layer(struct live *l, int i, const char *aio)
@@ -437,7 +449,8 @@ static int add_layer(struct live *l, int i, const char *aio)
 	snprintf(ly->tmp, sizeof(ly->tmp), "%s", tmp);
 	json_add_str(ly->fmt, "file", sname);
 	json_object_object_add(ly->fmt, "read-only", json_object_new_boolean(info_ro(gf)));
-	json_add_str(ly->fmt, "backing", i + 1 < l->chain.n ? l->chain.format[i + 1] : NULL);
+	if (takes_backing(l, ly->fmt, i))
+		json_add_str(ly->fmt, "backing", i + 1 < l->chain.n ? l->chain.format[i + 1] : NULL);
 	ly->aio = json_object_object_get_ex(l->swapped, sname, &a) ? json_object_get_string(a) : l->xml_aio;
 	ly->swap = strcmp(ly->aio, aio) != 0;
 	l->nlayers = i + 1;

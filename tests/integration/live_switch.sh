@@ -270,7 +270,7 @@ scenario_block() {
 	before=$(syscalls_of vda)
 	echo "  before, vda: $before"
 	[[ " $before" == *" io_submit:"* ]] || fail "vda on native shows no io_submit before the switch: $before"
-	set_io_live vda threads >"$WORKDIR/set-io.out" || fail "set-io --apply live of a block disk failed"
+	set_io_live vda threads >"$WORKDIR/set-io.out" 2>&1 || fail "set-io --apply live of a block disk failed: $(tail -1 "$WORKDIR/set-io.out")"
 	tail -1 "$WORKDIR/set-io.out" | sed 's/^/  /'
 	after=$(syscalls_of vda)
 	echo "  after, vda: $after"
