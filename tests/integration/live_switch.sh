@@ -30,6 +30,9 @@
 #            runs threads already (live_reapply unchanged, still no
 #            io_submit); the domain never leaves 'running', every write
 #            reads back from the base, qemu-img check clean on each image
+#   snapshot_dryrun  the same snapshot after set-io's switch, the agent in
+#            dry-run: one live_reapply line (dry-run), nothing swapped, the
+#            overlay submits with io_submit
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -439,7 +442,33 @@ scenario_snapshot() {
 	remove_domain
 }
 
-for s in "${@:-swap refused block killed agent snapshot}"; do
+# The same snapshot after set-io's live switch, the agent in dry-run: it
+# says what it would do and changes nothing, and the overlay submits with
+# io_submit (what the snapshot scenario asserts gone is there without the
+# reapply).
+scenario_snapshot_dryrun() {
+	say "snapshot after set-io's live switch, agent in dry-run: the overlay runs native, the agent says so"
+	live_domain
+	start_writes
+	set_io_live vda threads >/dev/null || fail "set-io --apply live vda failed"
+	run_agent --dry-run
+	virsh -q -c "$URI" snapshot-create-as "$DOM" --disk-only --no-metadata \
+		--diskspec vda,file="$LOOP_MNT/snap.qcow2" --diskspec vdb,snapshot=no >/dev/null ||
+		fail "disk-only snapshot of vda failed"
+	local line now
+	line=$(wait_audit_line '"type":"live_reapply"' 30)
+	echo "  $(audit_field "$line" result): $(audit_field "$line" message)"
+	[ "$(audit_field "$line" result)" = dry-run ] || fail "not a dry run: $line"
+	now=$(syscalls_of vda)
+	echo "  the overlay, not swapped, vda: $now"
+	[[ " $now" == *" io_submit:"* ]] || fail "the overlay shows no io_submit without a reapply: $now"
+	[ "$(grep -c '"type":"live_reapply"' "$WORKDIR/audit.jsonl")" = 1 ] || fail "said more than once"
+	stop_agent
+	stop_writes
+	remove_domain
+}
+
+for s in "${@:-swap refused block killed agent snapshot snapshot_dryrun}"; do
 	for one in $s; do "scenario_$one"; done
 done
 echo "PASS"
