@@ -32,7 +32,9 @@
 #            reads back from the base, qemu-img check clean on each image
 #   snapshot_dryrun  the same snapshot after set-io's switch, the agent in
 #            dry-run: one live_reapply line (dry-run), nothing swapped, the
-#            overlay submits with io_submit
+#            overlay submits with io_submit; then a restart: the new QEMU
+#            runs the persistent XML's threads, the record of the old one
+#            is dropped, nothing is reapplied
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -463,6 +465,22 @@ scenario_snapshot_dryrun() {
 	echo "  the overlay, not swapped, vda: $now"
 	[[ " $now" == *" io_submit:"* ]] || fail "the overlay shows no io_submit without a reapply: $now"
 	[ "$(grep -c '"type":"live_reapply"' "$WORKDIR/audit.jsonl")" = 1 ] || fail "said more than once"
+	# a restart is a new QEMU built from the persistent XML (threads): the
+	# record of the old one is dropped, nothing is reapplied
+	stop_writes
+	virsh -q -c "$URI" destroy "$DOM" >/dev/null && virsh -q -c "$URI" start "$DOM" >/dev/null ||
+		fail "restart of $DOM failed"
+	start_writes
+	now=$(syscalls_of vda)
+	echo "  after a restart, vda: $now"
+	[[ " $now" != *" io_submit:"* ]] || fail "vda submits with io_submit after a restart on threads: $now"
+	"$AIOGUARD" advise -c "$URI" --domain "$DOM" --state-dir "$STATE" --json |
+		python3 -c 'import json,sys; d=[d for d in json.load(sys.stdin)["disks"] if d["target"]=="vda"][0]; assert d["io"]=="threads" and d["io_live_xml"]=="threads" and not d["io_switched_live"], d' ||
+		fail "advise after the restart"
+	[ -z "$(ls "$STATE/live/")" ] || fail "the earlier QEMU's record is left: $(ls "$STATE/live/")"
+	sleep 4   # two windows of the agent's
+	[ "$(grep -c '"type":"live_reapply"' "$WORKDIR/audit.jsonl")" = 1 ] || fail "a reapply after the restart"
+	echo "  after a restart: the record dropped, advise says threads from the XML, nothing reapplied"
 	stop_agent
 	stop_writes
 	remove_domain
