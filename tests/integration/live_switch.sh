@@ -25,7 +25,8 @@
 #            (libvirt makes the overlay's nodes with the XML's native): the
 #            agent swaps the overlay's file node (audit live_reapply
 #            applied, 1 node of 2), the observer sees no io_submit on vda
-#            afterwards, the overlay keeps its image locks; then a
+#            afterwards (and the agent's live_verify confirms it), the
+#            overlay keeps its image locks; then a
 #            blockcommit --active --pivot back onto the base, whose node
 #            runs threads already (live_reapply unchanged, still no
 #            io_submit); the domain never leaves 'running', every write
@@ -405,6 +406,9 @@ scenario_snapshot() {
 	local line t0 t1 delay
 	line=$(grep -m1 '"result":"applied"' "$WORKDIR/audit.jsonl")
 	echo "  switched: $(audit_field "$line" message)"
+	# the switch confirmed first: a snapshot before then drops the disk
+	# (a new image) and its check with it
+	wait_audit_line '"type":"live_verify".*"result":"confirmed"' 60 >/dev/null
 	t0=$(date +%s.%N)
 	virsh -q -c "$URI" snapshot-create-as "$DOM" --disk-only --no-metadata \
 		--diskspec vda,file="$LOOP_MNT/snap.qcow2" --diskspec vdb,snapshot=no >/dev/null ||
@@ -418,6 +422,14 @@ scenario_snapshot() {
 	[[ "$(audit_field "$line" message)" == "1 file node of 2 swapped to aio=threads"* ]] ||
 		fail "not the overlay's node alone: $line"
 	vda_on_pool "after the snapshot"
+	# and the agent's own observer confirms it, as after the first switch
+	for _ in $(seq 50); do
+		[ "$(grep -c '"type":"live_verify".*"result":"confirmed"' "$WORKDIR/audit.jsonl")" -ge 2 ] && break
+		sleep 0.2
+	done
+	[ "$(grep -c '"type":"live_verify".*"result":"confirmed"' "$WORKDIR/audit.jsonl")" -ge 2 ] ||
+		{ grep live_verify "$WORKDIR/audit.jsonl"; fail "the observer did not confirm the reapply"; }
+	! grep -q '"result":"contradicted"' "$WORKDIR/audit.jsonl" || fail "a live switch contradicted"
 	image_locked "$LOOP_MNT/snap.qcow2"
 	[[ " $(node_names) " != *" aioguard-tmp-"* ]] || fail "a temporary node is left: $(node_names)"
 	"$AIOGUARD" advise -c "$URI" --domain "$DOM" --state-dir "$STATE" --json |
