@@ -29,8 +29,10 @@
 #            overlay keeps its image locks; then a
 #            blockcommit --active --pivot back onto the base, whose node
 #            runs threads already (live_reapply unchanged, still no
-#            io_submit); the domain never leaves 'running', every write
-#            reads back from the base, qemu-img check clean on each image
+#            io_submit); then a full blockcopy --pivot (a chain QEMU was not
+#            started with: swapped, pool writes, locks); the domain never
+#            leaves 'running', every write reads back from the copy,
+#            qemu-img check clean on each image
 #   snapshot_dryrun  the same snapshot after set-io's switch, the agent in
 #            dry-run: one live_reapply line (dry-run), nothing swapped, the
 #            overlay submits with io_submit; then a restart: the new QEMU
@@ -443,15 +445,27 @@ scenario_snapshot() {
 	[ "$(audit_field "$line" result)" = unchanged ] || fail "after the commit: $line"
 	vda_on_pool "after the commit"
 	image_locked "$LOOP_MNT/sparse.qcow2"
+	# a full block copy: every node of the new chain is libvirt's, none was
+	# on QEMU's command line
+	virsh -q -c "$URI" blockcopy "$DOM" vda "$LOOP_MNT/copy.qcow2" --format qcow2 \
+		--transient-job --pivot --wait >/dev/null || fail "blockcopy --pivot failed"
+	line=$(wait_audit_line '"type":"live_reapply".*copy.qcow2' 30)
+	echo "  after blockcopy --pivot: $(audit_field "$line" result): $(audit_field "$line" message)"
+	[ "$(audit_field "$line" result)" = applied ] || fail "after the copy: $line"
+	vda_on_pool "after the copy"
+	image_locked "$LOOP_MNT/copy.qcow2"
+	[[ " $(node_names) " != *" aioguard-tmp-"* ]] || fail "a temporary node is left: $(node_names)"
 	stop_writes
 	domstate_always_running
 	stop_agent
 	local done_mb
 	done_mb=$(cat "$WORKDIR/write-offset")
 	stop_domain
-	read_back "$LOOP_MNT/sparse.qcow2" 7 0 "${done_mb}M"
-	echo "  read back: $done_mb MiB written before, across the snapshot and the commit, from the base"
-	qemu-img check -q "$LOOP_MNT/snap.qcow2" || fail "qemu-img check of the overlay is not clean"
+	read_back "$LOOP_MNT/copy.qcow2" 7 0 "${done_mb}M"
+	echo "  read back: $done_mb MiB written before, across the snapshot, the commit and the copy, from the copy"
+	for img in snap copy; do
+		qemu-img check -q "$LOOP_MNT/$img.qcow2" || fail "qemu-img check of $img.qcow2 is not clean"
+	done
 	check_images
 	remove_domain
 }
