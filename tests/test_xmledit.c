@@ -455,7 +455,7 @@ static void reads_the_chain_of_node_names(void **state)
 	xmledit_chain_free(&c);
 	/* a layer without node names (libvirt not in -blockdev mode) */
 	assert_int_equal(xmledit_get_chain(status_xml, "vdb", &c, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "no format and storage node names"));
+	assert_non_null(strstr(err, "layer 0 has no node names"));
 	assert_int_equal(xmledit_get_chain(status_xml, "vdc", &c, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "no disk with target dev='vdc'"));
 }

@@ -365,6 +365,9 @@ static int load_template(struct live *l, const char *alias)
 	if (!json_object_object_get_ex(l->drives, alias, &drive) ||
 	    !(l->tmpl_fmt = node_opts(l, json_object_get_string(drive))))
 		return failf(l, "device %s was not on QEMU's command line (hot-plugged?): no options to build its nodes from", alias);
+	if (is_storage_driver(str_field(l->tmpl_fmt, "driver")))
+		return failf(l, "device %s sits on file node %s with no format layer above it: the device itself would have to be reattached",
+			     alias, json_object_get_string(drive));
 	l->tmpl_sto = node_opts(l, str_field(l->tmpl_fmt, "file"));
 	if (!l->tmpl_sto || !is_storage_driver(str_field(l->tmpl_sto, "driver")))
 		return failf(l, "the file layer of %s is not a local file or block device (%s)", alias,
@@ -432,6 +435,8 @@ static int add_layer(struct live *l, int i, const char *aio)
 	struct layer *ly = &l->layer[i];
 	char tmp[NODE_NAME_MAX + 1];
 
+	if (!fname)
+		return failf(l, "node %s has no format layer above it: the device itself would have to be reattached", sname);
 	if (snprintf(tmp, sizeof(tmp), LIVE_TMP_PREFIX "%s", sname) >= (int)sizeof(tmp))
 		return failf(l, "node name %s is too long for a temporary node beside it", sname);
 	gs = gs ?: graph_node(l, tmp);   /* repair: the storage node may be gone */
@@ -466,9 +471,9 @@ static int load_chain(struct live *l, const char *target, const char *aio)
 	if (!alias || !(top = top_node(l, alias, target)) || read_chain(l, target) < 0 ||
 	    load_template(l, alias) < 0 || !(l->graph = query_graph(l)))
 		goto out;
-	if (strcmp(top, l->chain.format[0])) {
+	if (strcmp(top, l->chain.format[0] ?: l->chain.storage[0])) {
 		failf(l, "QEMU's device %s reads from node %s, libvirt's status XML says %s (a block job under way?)",
-		      alias, top, l->chain.format[0]);
+		      alias, top, l->chain.format[0] ?: l->chain.storage[0]);
 		goto out;
 	}
 	for (int i = 0; i < l->chain.n && add_layer(l, i, aio) == 0; i++)

@@ -272,8 +272,8 @@ int xmledit_get_chain(const char *status_xml, const char *target, struct xml_cha
 		}
 		out->format[out->n] = layer_nodename(layer, "format");
 		out->storage[out->n] = layer_nodename(layer, "storage");
-		if (!out->format[out->n++] || !out->storage[out->n - 1])
-			ret = fail(err, errlen, "disk %s: layer %d has no format and storage node names in libvirt's status XML",
+		if (!out->storage[out->n++])
+			ret = fail(err, errlen, "disk %s: layer %d has no node names in libvirt's status XML (libvirt not in -blockdev mode?)",
 				   target, out->n - 1);
 	}
 	if (ret == 0 && out->n == 0)

@@ -40,9 +40,10 @@ char *xmledit_get_source(const char *xml, const char *target);
  * status XML (/run/libvirt/qemu/NAME.xml, root <domstatus>, or a plain
  * <domain>): <source><privateData><nodenames>, top first, down the
  * <backingStore> chain. libvirt names the nodes it makes after QEMU started
- * (a snapshot's overlay, a block copy) only there. format[i], storage[i]
- * malloc'd (free with xmledit_chain_free). The number of layers, or -1 with
- * one line in err (no such disk, a layer without both names). */
+ * (a snapshot's overlay, a block copy) only there. format[i] (NULL where
+ * libvirt gave the layer no format node), storage[i] malloc'd (free with
+ * xmledit_chain_free). The number of layers, or -1 with one line in err
+ * (no such disk, a layer without a storage node name). */
 #define XMLEDIT_MAX_LAYERS 32
 struct xml_chain {
 	char *format[XMLEDIT_MAX_LAYERS], *storage[XMLEDIT_MAX_LAYERS];
