@@ -353,6 +353,28 @@ static void disk_switches_name_the_disk(void **state)
 	free(out);
 }
 
+static void write_recommendations(FILE *f, const void *arg)
+{
+	prom_write_recommendations(f, arg, 2);
+}
+
+/* The mode QEMU runs beside the live XML's: after a live switch they
+ * differ, and no series is added for it (the disk's budget stays). */
+static void recommendation_says_live_and_xml_mode(void **state)
+{
+	const struct prom_recommendation r[2] = {
+		{"web1", "vda", "/a.qcow2", "threads", "io_uring", "native"},
+		{"web1", "vdb", "/b.raw", "native", "none", NULL},
+	};
+	char *out = render(write_recommendations, r);
+	assert_non_null(strstr(out, "aioguard_recommended_io_mode{domain=\"web1\",target=\"vda\",source=\"/a.qcow2\","
+				    "io_mode=\"threads\",recommended=\"io_uring\",io_mode_xml=\"native\"} 1\n"));
+	/* not known apart: the same as io_mode */
+	assert_non_null(strstr(out, "io_mode=\"native\",recommended=\"none\",io_mode_xml=\"native\"} 1\n"));
+	assert_int_equal(count(out, "aioguard_recommended_io_mode{"), 2);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,6 +387,7 @@ int main(void)
 		cmocka_unit_test(compact_buckets_fold_slots_exactly),
 		cmocka_unit_test(compact_series_per_disk),
 		cmocka_unit_test(disk_switches_name_the_disk),
+		cmocka_unit_test(recommendation_says_live_and_xml_mode),
 		cmocka_unit_test(bpf_slots_gauges_and_counter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -408,6 +408,69 @@ static const struct cmp_row cmp_rows[] = {
 	{"unparsable", "<domain><devices>", DISKS(VDA(DRV_NATIVE, SRC), VDB), "vda", -1, NULL},
 };
 
+/* libvirt's status XML, trimmed: the overlay a snapshot made (index 3)
+ * over the image QEMU started with (1); vdb has no node names. */
+static const char status_xml[] =
+	"<domstatus state='running' pid='42'>\n"
+	"  <domain type='qemu'>\n"
+	"    <devices>\n"
+	"      <disk type='file' device='disk'>\n"
+	"        <driver name='qemu' type='qcow2' cache='none' io='native'/>\n"
+	"        <source file='/img/snap.qcow2' index='3'>\n"
+	"          <privateData><nodenames>\n"
+	"            <nodename type='storage' name='libvirt-3-storage'/>\n"
+	"            <nodename type='format' name='libvirt-3-format'/>\n"
+	"          </nodenames></privateData>\n"
+	"        </source>\n"
+	"        <backingStore type='file' index='1'>\n"
+	"          <format type='qcow2'/>\n"
+	"          <source file='/img/base.qcow2'>\n"
+	"            <privateData><nodenames>\n"
+	"              <nodename type='storage' name='libvirt-1-storage'/>\n"
+	"              <nodename type='format' name='libvirt-1-format'/>\n"
+	"            </nodenames></privateData>\n"
+	"          </source>\n"
+	"          <backingStore/>\n"
+	"        </backingStore>\n"
+	"        <target dev='vda' bus='virtio'/>\n"
+	"      </disk>\n"
+	"      <disk type='file' device='disk'>\n"
+	"        <source file='/img/other.raw'/>\n"
+	"        <target dev='vdb' bus='virtio'/>\n"
+	"      </disk>\n"
+	"    </devices>\n"
+	"  </domain>\n"
+	"</domstatus>\n";
+
+static void reads_the_chain_of_node_names(void **state)
+{
+	struct xml_chain c;
+	char err[256];
+
+	assert_int_equal(xmledit_get_chain(status_xml, "vda", &c, err, sizeof(err)), 2);
+	assert_string_equal(c.format[0], "libvirt-3-format");
+	assert_string_equal(c.storage[0], "libvirt-3-storage");
+	assert_string_equal(c.format[1], "libvirt-1-format");
+	assert_string_equal(c.storage[1], "libvirt-1-storage");
+	xmledit_chain_free(&c);
+	/* a layer without node names (libvirt not in -blockdev mode) */
+	assert_int_equal(xmledit_get_chain(status_xml, "vdb", &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "layer 0 has no node names"));
+	assert_int_equal(xmledit_get_chain(status_xml, "vdc", &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no disk with target dev='vdc'"));
+}
+
+static void finds_the_disk_of_a_node(void **state)
+{
+	char *t = xmledit_target_of_node(status_xml, "libvirt-1-storage");
+
+	assert_non_null(t);
+	assert_string_equal(t, "vda");
+	free(t);
+	assert_null(xmledit_target_of_node(status_xml, "libvirt-2-storage"));
+	assert_null(xmledit_target_of_node("<domstatus", "libvirt-1-storage"));
+}
+
 static void cmp_row(void **state)
 {
 	const struct cmp_row *r = *state;
@@ -450,6 +513,8 @@ int main(void)
 		cmocka_unit_test(diff_context_and_hunks),
 		cmocka_unit_test(diff_prefers_minimal_edit),
 		cmocka_unit_test(escaped_text_keeps_the_newline),
+		cmocka_unit_test(reads_the_chain_of_node_names),
+		cmocka_unit_test(finds_the_disk_of_a_node),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 

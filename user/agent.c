@@ -118,6 +118,8 @@ void agent_take_inventory(struct agent *a, struct disk_list *fresh,
 	drop_gone(a);
 	/* an inventory read while a change is being applied predates it */
 	a->inventory_dirty = a->applies_out > 0;
+	if (!a->inventory_dirty)
+		agent_recheck_live(a);
 }
 
 void agent_request_inventory(struct agent *a)
@@ -377,6 +379,146 @@ static void verify_live_switch(struct agent *a, struct agent_disk *d,
 	d->live_verify_since = 0;
 }
 
+/* ---- reapplying a live switch ------------------------------------------ */
+
+/* Why the inventory and not libvirt's events: libvirt 9.0 sends no event
+ * for an external disk-only snapshot (a block job event comes for a commit
+ * or copy only), and the inventory already reads every running domain's
+ * live XML at each window's close and on every lifecycle event; its top
+ * image against the record (io_live_stale) costs no QMP call. A node
+ * libvirt made thus runs the XML's io for a window at most. A restart or
+ * an incoming migration is a new QEMU: its record is dropped (live_state),
+ * the persistent XML it started from already says the mode. */
+#define REAPPLY_RETRY_S 60.0
+
+struct agent_reapply {
+	struct virt_job job;
+	char *domain, *target, *source, *state_dir;
+	enum io_mode io, xml_io;
+	double detected;               /* monotonic: when the inventory showed it */
+	int rc;
+	char msg[1024];
+};
+
+/* In the libvirt thread. */
+static void reapply_with(virConnectPtr conn, void *arg)
+{
+	struct agent_reapply *r = arg;
+	virDomainPtr dom = virDomainLookupByName(conn, r->domain);
+
+	if (!dom) {
+		r->rc = -1;
+		snprintf(r->msg, sizeof(r->msg), "%s", virt_last_error());
+		return;
+	}
+	r->rc = live_swap(dom, r->target, r->io, r->xml_io, r->state_dir, r->msg, sizeof(r->msg));
+	virDomainFree(dom);
+}
+
+static void audit_reapply(struct agent *a, const char *domain, const char *target,
+			  const char *source, enum io_mode from, enum io_mode to,
+			  const char *result, const char *message, double latency_s)
+{
+	json_object *o = json_object_new_object();
+	char *line = xasprintf("live reapply %s %s/%s (%s): %s -> %s: %s", result, domain, target,
+			       source, io_label(from), io_label(to), message);
+
+	json_add_str(o, "type", "live_reapply");
+	json_add_double(o, "ts", wall_clock_s());
+	json_add_str(o, "domain", domain);
+	json_add_str(o, "target", target);
+	json_add_str(o, "source", source);
+	json_add_str(o, "from", io_label(from));
+	json_add_str(o, "to", io_label(to));
+	json_add_str(o, "reason", "libvirt made new nodes for the disk since its live switch (a snapshot, block copy or commit): they run the live XML's io");
+	json_add_str(o, "result", result);
+	if (latency_s >= 0)
+		json_add_double(o, "latency_ms", latency_s * 1e3);
+	json_add_str(o, "message", message);
+	if (a->events)
+		event_emit(a->events, json_object_get(o));
+	audit_log_write(a->audit, o, line);
+	log_err("%s", line);
+	free(line);
+}
+
+static void submit_reapply(struct agent *a, struct agent_disk *d)
+{
+	struct agent_reapply *r = xcalloc(1, sizeof(*r));
+
+	*r = (struct agent_reapply){
+		.domain = xstrdup(d->domain), .target = xstrdup(d->target),
+		.source = xstrdup(d->source), .state_dir = xstrdup(a->cfg.state_dir),
+		.io = d->disk->io_live_wanted, .xml_io = d->disk->io_xml, .detected = mono_clock_s(),
+	};
+	r->job = (struct virt_job){.kind = VIRT_JOB_CALL, .call = reapply_with, .arg = r,
+				   .owner = r, .label = "reapplying a live switch"};
+	d->reapply_out = true;
+	a->applies_out++;   /* no decision until it is read back */
+	a->inventory_dirty = true;
+	virt_worker_submit(a->vw, &r->job);
+}
+
+static void finish_reapply(struct agent *a, struct agent_reapply *r)
+{
+	struct agent_disk *d = find_disk(a, r->domain, r->target);
+	const char *result = r->rc < 0 ? "failed" : r->rc > 0 ? "applied" : "unchanged";
+
+	a->applies_out--;
+	audit_reapply(a, r->domain, r->target, r->source, r->xml_io, r->io, result, r->msg,
+		      mono_clock_s() - r->detected);
+	if (d) {
+		d->reapply_out = false;
+		d->reapply_next = r->rc < 0 ? mono_clock_s() + REAPPLY_RETRY_S : 0;
+		if (r->rc > 0) {   /* the observer must see the overlay's I/O move */
+			d->live_verify_since = mono_clock_s();
+			d->live_from = r->xml_io;
+			d->live_to = r->io;
+		}
+	}
+	agent_request_inventory(a);
+	free(r->domain);
+	free(r->target);
+	free(r->source);
+	free(r->state_dir);
+	free(r);
+}
+
+/* Said once per image: what would be done, or why it is not. */
+static void reapply_say(struct agent *a, struct agent_disk *d, const char *result, const char *why)
+{
+	if (d->reapply_said)
+		return;
+	d->reapply_said = true;
+	audit_reapply(a, d->domain, d->target, d->source, d->disk->io_xml, d->disk->io_live_wanted,
+		      result, why, -1);
+}
+
+void agent_recheck_live(struct agent *a)
+{
+	for (size_t i = 0; i < a->ndisks; i++) {
+		struct agent_disk *d = &a->disks[i];
+		const struct disk *x = d->disk;
+		char why[256];
+
+		if (!x || !x->io_live_stale || d->reapply_out || mono_clock_s() < d->reapply_next ||
+		    !a->vw)
+			continue;
+		if (x->io_next_boot != x->io_live_wanted || x->opted_out != OPT_OUT_NONE) {
+			snprintf(why, sizeof(why), "not reapplied: %s", x->opted_out != OPT_OUT_NONE
+				 ? "the disk is opted out (aioguard metadata)"
+				 : "the persistent XML no longer says the mode switched to");
+			reapply_say(a, d, "skipped", why);
+		} else if (!a->cfg.enforce || a->cfg.apply != APPLY_LIVE) {
+			snprintf(why, sizeof(why), "would swap its new nodes to aio=%s (enforce with --apply live does)",
+				 io_label(x->io_live_wanted));
+			reapply_say(a, d, "dry-run", why);
+		} else {
+			submit_reapply(a, d);
+		}
+	}
+}
+
 /* A decision's outcome: counted, audited and said; d: its disk, NULL
  * when it has gone meanwhile. */
 static void account(struct agent *a, struct agent_disk *d, const struct agent_verdict *v,
@@ -466,6 +608,10 @@ void agent_take_done(struct agent *a)
 	while (a->vw && (j = virt_worker_done(a->vw))) {
 		if (j->kind == VIRT_JOB_APPLY) {
 			finish_apply(a, j->owner);
+			continue;
+		}
+		if (j->kind == VIRT_JOB_CALL && j->owner) {
+			finish_reapply(a, j->owner);
 			continue;
 		}
 		if (j->kind == VIRT_JOB_CALL) {
@@ -754,6 +900,7 @@ static void write_recommendations(struct agent *a, FILE *f)
 			a->disks[i].domain, a->disks[i].target, a->disks[i].source,
 			io_label(x->io),
 			io_mode_name(adv.recommended) ? io_mode_name(adv.recommended) : "none",
+			io_label(x->io_xml),
 		};
 	}
 	prom_write_recommendations(f, r, a->ndisks);

@@ -50,6 +50,11 @@ struct agent_disk {
 	double live_verify_since;      /* a live switch applied then (monotonic
 	                                  s); 0: nothing to verify */
 	enum io_mode live_from, live_to;
+	/* its live record speaks of another image (io_live_stale) */
+	bool reapply_out;              /* a reapply is with the libvirt thread */
+	bool reapply_said;             /* a dry run's or a refusal's audit line
+	                                  is written (once per image) */
+	double reapply_next;           /* after a failure: not before (monotonic) */
 };
 
 /* A decision as it was taken: what its audit line says, even when the
@@ -111,6 +116,13 @@ void agent_free(struct agent *a);
  * scope (live_repair: only domains with a swap recorded as under way), in
  * the libvirt thread, before anything else it is asked. */
 void agent_repair_live(struct agent *a);
+/* After libvirt made new nodes for a disk switched live (a snapshot's
+ * overlay, a block copy or commit pivot: io_live_stale in the inventory),
+ * swap them too where the policy still holds: the persistent XML still
+ * says the mode switched to and the disk is not opted out; enforce with
+ * --apply live only (else one audit line says what would be done).
+ * Called with each inventory. */
+void agent_recheck_live(struct agent *a);
 /* Ask the libvirt thread for a fresh inventory (one at a time); the
  * inventory counts as stale until it arrives. */
 void agent_request_inventory(struct agent *a);

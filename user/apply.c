@@ -538,7 +538,7 @@ static int live_switch(struct apply *a)
 {
 	char why[512];
 
-	if (live_swap(a->dom, a->req->target, a->req->io, a->live_old_io, state_dir(a),
+	if (live_swap(a->dom, a->req->target, a->req->io, a->live_xml_io, state_dir(a),
 		      why, sizeof(why)) < 0) {
 		char *msg = xasprintf("live switch of %s failed: %s", a->req->target, why);
 		rollback(a, msg);

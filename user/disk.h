@@ -30,6 +30,11 @@ struct disk {
 	                            a live switch (set-io --apply live), which
 	                            libvirt does not know of */
 	bool io_live_recorded;   /* io comes from aioguard's live record */
+	bool io_live_stale;      /* a live record of this QEMU says the disk
+	                            was switched to io_live_wanted, but on
+	                            another image: libvirt made new nodes since
+	                            (a snapshot, block copy or commit) */
+	enum io_mode io_live_wanted;
 	bool readonly;           /* <readonly/> (cdroms count as read-only) */
 	enum opt_out opted_out;  /* the operator's aioguard metadata says mode="off",
 	                            for the domain or this disk, in the live or

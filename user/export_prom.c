@@ -244,10 +244,11 @@ void prom_write_recommendations(FILE *f, const struct prom_recommendation *r, si
 {
 	static const char name[] = "aioguard_recommended_io_mode";
 	prom_family(f, name, "gauge",
-		    "1 for the AIO mode aioguard recommends for the disk (recommended), next to the mode it runs (io_mode); recommended=\"none\": no recommendation.");
+		    "1 for the AIO mode aioguard recommends for the disk (recommended), next to the mode QEMU runs (io_mode) and the one libvirt's live XML says (io_mode_xml: differs after a live switch); recommended=\"none\": no recommendation.");
 	for (size_t i = 0; i < n; i++) {
 		const char *l[] = {"domain", r[i].domain, "target", r[i].target, "source", r[i].source,
-				   "io_mode", r[i].io_mode, "recommended", r[i].recommended, NULL};
+				   "io_mode", r[i].io_mode, "recommended", r[i].recommended,
+				   "io_mode_xml", r[i].io_mode_xml ? r[i].io_mode_xml : r[i].io_mode, NULL};
 		prom_sample(f, name, l, 1);
 	}
 }

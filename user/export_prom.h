@@ -26,6 +26,8 @@ struct prom_disk_series {
  * the disk series), recommended the mode advised ("none" for null). */
 struct prom_recommendation {
 	const char *domain, *target, *source, *io_mode, *recommended;
+	const char *io_mode_xml;   /* what libvirt's live XML says: differs from
+	                              io_mode (what QEMU runs) after a live switch */
 };
 
 void prom_family(FILE *f, const char *name, const char *type, const char *help);

@@ -410,6 +410,9 @@ static void read_live_records(virDomainPtr dom, struct disk_list *l, size_t firs
 		if (x->target && x->source &&
 		    live_state_get_io(live_state_dir, dom, x->target, x->source, &x->io))
 			x->io_live_recorded = true;
+		else if (x->target &&
+			 live_state_get_wanted(live_state_dir, dom, x->target, &x->io_live_wanted))
+			x->io_live_stale = true;
 	}
 }
 

@@ -20,12 +20,14 @@
 #include "virt.h"
 #include "xmledit.h"
 
-#define MAX_LAYERS 32
+#define MAX_LAYERS XMLEDIT_MAX_LAYERS
 #define NODE_NAME_MAX 31   /* QEMU refuses longer node names */
 
 struct layer {
-	const char *format, *storage;   /* node names */
-	json_object *fmt, *sto;         /* their -blockdev options */
+	const char *format, *storage;   /* node names (in live.chain) */
+	json_object *fmt, *sto;         /* the options a reopen or add carries */
+	const char *aio;                /* what its file node runs now */
+	bool swap;                      /* …which is not the mode wanted */
 	char tmp[NODE_NAME_MAX + 1];
 };
 
@@ -33,6 +35,12 @@ struct live {
 	virDomainPtr dom;
 	const char *state_dir;
 	json_object *nodes;             /* node-name -> -blockdev options */
+	json_object *drives;            /* device id -> its -device drive */
+	json_object *graph;             /* node-name -> query-named-block-nodes */
+	json_object *swapped;           /* node-name -> aio (live_state_nodes) */
+	const char *xml_aio;            /* what libvirt makes nodes with */
+	json_object *tmpl_fmt, *tmpl_sto;  /* the disk's layer QEMU started with */
+	struct xml_chain chain;         /* libvirt's node names, top first */
 	char *msg;
 	size_t len;
 	bool failed;                    /* msg holds the first failure */
@@ -146,6 +154,7 @@ static const char *str_field(json_object *o, const char *key)
 		       ? json_object_get_string(v) : NULL;
 }
 
+
 /* ---- what libvirt gave QEMU --------------------------------------------- */
 
 static char *read_whole(const char *path, size_t *len)
@@ -171,7 +180,34 @@ static char *read_whole(const char *path, size_t *len)
 	return buf;
 }
 
-/* node-name -> options of every -blockdev on QEMU's command line. */
+/* -device: JSON (libvirt with QEMU >= 6.2) or "driver,drive=X,id=Y,…":
+ * id -> drive, the node the device was started on. */
+static void add_device(struct live *l, const char *arg)
+{
+	json_object *o = *arg == '{' ? json_tokener_parse(arg) : NULL;
+	char *id = NULL, *drive = NULL;
+
+	if (o) {
+		id = xstrdup(str_field(o, "id"));
+		drive = xstrdup(str_field(o, "drive"));
+	} else {
+		for (const char *p = arg; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] ? 1 : 0)) {
+			size_t n = strcspn(p, ",");
+			if (!strncmp(p, "id=", 3))
+				id = xasprintf("%.*s", (int)n - 3, p + 3);
+			else if (!strncmp(p, "drive=", 6))
+				drive = xasprintf("%.*s", (int)n - 6, p + 6);
+		}
+	}
+	if (id && drive)
+		json_object_object_add(l->drives, id, json_object_new_string(drive));
+	free(id);
+	free(drive);
+	json_object_put(o);
+}
+
+/* node-name -> options of every -blockdev on QEMU's command line, and
+ * each -device's drive. */
 static int load_blockdevs(struct live *l)
 {
 	pid_t pid = inventory_qemu_pid(l->dom);
@@ -183,6 +219,7 @@ static int load_blockdevs(struct live *l)
 	if (!pid || !(buf = read_whole(path, &len)))
 		return failf(l, "cannot read the command line of the domain's QEMU (the live switch needs aioguard on the hypervisor)");
 	l->nodes = json_object_new_object();
+	l->drives = json_object_new_object();
 	for (char *p = buf; p < buf + len; prev = p, p += strlen(p) + 1) {
 		json_object *o = strcmp(prev, "-blockdev") || *p != '{' ? NULL : json_tokener_parse(p);
 		const char *name = o ? str_field(o, "node-name") : NULL;
@@ -190,6 +227,8 @@ static int load_blockdevs(struct live *l)
 		if (name)
 			json_object_object_add(l->nodes, name, json_object_get(o));
 		json_object_put(o);
+		if (!strcmp(prev, "-device"))
+			add_device(l, p);
 	}
 	free(buf);
 	if (json_object_object_length(l->nodes) == 0)
@@ -207,6 +246,62 @@ static json_object *node_opts(struct live *l, const char *name)
 static bool is_storage_driver(const char *driver)
 {
 	return driver && (!strcmp(driver, "file") || !strcmp(driver, "host_device"));
+}
+
+/* ---- what QEMU and libvirt hold now ------------------------------------- */
+
+/* QEMU's own report of every node, name -> info (a new reference). */
+static json_object *query_graph(struct live *l)
+{
+	json_object *args = json_object_new_object(), *all, *by_name;
+
+	json_object_object_add(args, "flat", json_object_new_boolean(true));
+	if (!(all = qmp(l, "query-named-block-nodes", args)))
+		return NULL;
+	by_name = json_object_new_object();
+	for (size_t i = 0; i < json_object_array_length(all); i++) {
+		json_object *n = json_object_array_get_idx(all, i);
+		const char *name = str_field(n, "node-name");
+
+		if (name)
+			json_object_object_add(by_name, name, json_object_get(n));
+	}
+	json_object_put(all);
+	return by_name;
+}
+
+static json_object *graph_node(struct live *l, const char *name)
+{
+	json_object *o;
+
+	return name && json_object_object_get_ex(l->graph, name, &o) ? o : NULL;
+}
+
+/* libvirt names the nodes of every layer, those it made after QEMU
+ * started too (a snapshot's overlay, a block copy), only in its status
+ * XML; QMP tells no node's children. */
+static char *status_xml(struct live *l)
+{
+	char path[4096];
+	size_t len;
+	char *xml;
+
+	snprintf(path, sizeof(path), "/run/libvirt/qemu/%s.xml", virDomainGetName(l->dom));
+	if (!(xml = read_whole(path, &len)))
+		failf(l, "cannot read libvirt's status XML %s: %m", path);
+	return xml;
+}
+
+static int read_chain(struct live *l, const char *target)
+{
+	char err[256], *xml = status_xml(l);
+
+	if (!xml)
+		return -1;
+	if (xmledit_get_chain(xml, target, &l->chain, err, sizeof(err)) < 0)
+		failf(l, "%s", err);
+	free(xml);
+	return l->failed ? -1 : 0;
 }
 
 /* ---- the disk's chain --------------------------------------------------- */
@@ -242,10 +337,10 @@ static bool qdev_is(const char *qdev, const char *alias)
 }
 
 /* The node the guest's device reads from, malloc'd. */
-static char *top_node(struct live *l, const char *target)
+static char *top_node(struct live *l, const char *alias, const char *target)
 {
-	char *alias = disk_alias(l, target), *top = NULL;
-	json_object *blocks = alias ? qmp(l, "query-block", NULL) : NULL, *ins;
+	json_object *blocks = qmp(l, "query-block", NULL), *ins;
+	char *top = NULL;
 
 	for (size_t i = 0; blocks && i < json_object_array_length(blocks) && !top; i++) {
 		json_object *b = json_object_array_get_idx(blocks, i);
@@ -253,66 +348,140 @@ static char *top_node(struct live *l, const char *target)
 		if (qdev_is(str_field(b, "qdev"), alias) && json_object_object_get_ex(b, "inserted", &ins))
 			top = xstrdup(str_field(ins, "node-name"));
 	}
-	if (alias && blocks && !top)
+	if (blocks && !top)
 		failf(l, "%s (device %s) has no medium in QEMU", target, alias);
 	json_object_put(blocks);
-	free(alias);
 	return top;
 }
 
-static int add_layer(struct live *l, const char *name)
+/* The options of the layer the disk's device started on: libvirt builds
+ * every node of a disk, at start or later, from the disk's one <driver>
+ * (cache, discard, …), so a node made after start differs from it in its
+ * names, image and format only. */
+static int load_template(struct live *l, const char *alias)
 {
-	json_object *fmt = node_opts(l, name), *sto;
-	struct layer *ly = &l->layer[l->nlayers];
+	json_object *drive;
 
-	if (!fmt)
-		return failf(l, "node %s was not on QEMU's command line (a snapshot, block copy or hotplug made it): aioguard knows the options of nodes QEMU started with only", name);
-	if (is_storage_driver(str_field(fmt, "driver")))
-		return failf(l, "node %s has no format layer above its file node: the device itself would have to be reattached", name);
-	if (l->nlayers == MAX_LAYERS)
-		return failf(l, "backing chain longer than %d layers", MAX_LAYERS);
-	sto = node_opts(l, str_field(fmt, "file"));
-	if (!sto || !is_storage_driver(str_field(sto, "driver")))
-		return failf(l, "the file layer of %s is not a local file or block device (%s)", name,
-			     sto ? str_field(sto, "driver") : "unknown node");
-	*ly = (struct layer){.format = str_field(fmt, "node-name"), .fmt = fmt, .storage = str_field(fmt, "file"), .sto = sto};
-	if (snprintf(ly->tmp, sizeof(ly->tmp), LIVE_TMP_PREFIX "%s", ly->storage) >= (int)sizeof(ly->tmp))
-		return failf(l, "node name %s is too long for a temporary node beside it", ly->storage);
-	l->nlayers++;
+	if (!json_object_object_get_ex(l->drives, alias, &drive) ||
+	    !(l->tmpl_fmt = node_opts(l, json_object_get_string(drive))))
+		return failf(l, "device %s was not on QEMU's command line (hot-plugged?): no options to build its nodes from", alias);
+	if (is_storage_driver(str_field(l->tmpl_fmt, "driver")))
+		return failf(l, "device %s sits on file node %s with no format layer above it: the device itself would have to be reattached",
+			     alias, json_object_get_string(drive));
+	l->tmpl_sto = node_opts(l, str_field(l->tmpl_fmt, "file"));
+	if (!l->tmpl_sto || !is_storage_driver(str_field(l->tmpl_sto, "driver")))
+		return failf(l, "the file layer of %s is not a local file or block device (%s)", alias,
+			     l->tmpl_sto ? str_field(l->tmpl_sto, "driver") : "unknown node");
 	return 0;
 }
 
-/* QEMU's graph must still hold every node the command line named:
- * a block commit or a pivot since start removed some. */
-static int check_nodes_exist(struct live *l)
+static json_object *copy(json_object *o)
 {
-	json_object *args = json_object_new_object(), *all;
+	json_object *c = NULL;
 
-	json_object_object_add(args, "flat", json_object_new_boolean(true));
-	all = qmp(l, "query-named-block-nodes", args);
-	for (int i = 0; all && i < l->nlayers && !l->failed; i++) {
-		const char *want[] = {l->layer[i].format, l->layer[i].storage};
-		for (int k = 0; k < 2; k++) {
-			bool found = false;
-			for (size_t j = 0; j < json_object_array_length(all) && !found; j++)
-				found = !strcmp(str_field(json_object_array_get_idx(all, j), "node-name") ?: "", want[k]);
-			if (!found)
-				failf(l, "node %s is gone from QEMU since it started (a block commit or pivot?)", want[k]);
-		}
-	}
-	json_object_put(all);
-	return all && !l->failed ? 0 : -1;
+	json_object_deep_copy(o, &c, NULL);
+	return c;
 }
 
-static int load_chain(struct live *l, const char *target)
+/* A node's options: as on QEMU's command line, or, made after start, the
+ * template's with its own name, driver and (storage) image. */
+static json_object *layer_opts(struct live *l, const char *name, json_object *tmpl, json_object *info,
+			       bool storage)
 {
-	char *top = top_node(l, target);
-	const char *name = top;
+	static const char *const generic[] = {"cache", "discard", "detect-zeroes", NULL};
+	json_object *o, *v;
 
-	while (name && add_layer(l, name) == 0)
-		name = str_field(l->layer[l->nlayers - 1].fmt, "backing");
+	if (node_opts(l, name))
+		return copy(node_opts(l, name));
+	if (storage) {
+		o = copy(tmpl);
+		json_add_str(o, "filename", str_field(info, "file"));
+	} else {   /* the format driver's own options are the template's image's */
+		o = json_object_new_object();
+		for (int k = 0; generic[k]; k++)
+			if (json_object_object_get_ex(tmpl, generic[k], &v))
+				json_object_object_add(o, generic[k], json_object_get(v));
+	}
+	json_add_str(o, "node-name", name);
+	json_add_str(o, "driver", str_field(info, "drv"));
+	return o;
+}
+
+static bool info_ro(json_object *info)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(info, "ro", &v) && json_object_get_boolean(v);
+}
+
+/* Whether a reopen of layer i's format node names its backing: it has one,
+ * or libvirt names it (null) for this format (qcow2 does, raw refuses the
+ * option). */
+static bool takes_backing(struct live *l, json_object *fmt, int i)
+{
+	const char *drv = str_field(fmt, "driver");
+
+	return i + 1 < l->chain.n || json_object_object_get_ex(fmt, "backing", NULL) ||
+	       (json_object_object_get_ex(l->tmpl_fmt, "backing", NULL) && drv &&
+		!strcmp(drv, str_field(l->tmpl_fmt, "driver") ?: ""));
+}
+
+/* Layer i of the chain, its options as QEMU holds them now: read-only and
+ * backing as they are (a snapshot made the old top a read-only backing). */
+static int add_layer(struct live *l, int i, const char *aio)
+{
+	const char *fname = l->chain.format[i], *sname = l->chain.storage[i];
+	json_object *gf = graph_node(l, fname), *gs = graph_node(l, sname), *a;
+	struct layer *ly = &l->layer[i];
+	char tmp[NODE_NAME_MAX + 1];
+
+	if (!fname)
+		return failf(l, "node %s has no format layer above it: the device itself would have to be reattached", sname);
+	if (snprintf(tmp, sizeof(tmp), LIVE_TMP_PREFIX "%s", sname) >= (int)sizeof(tmp))
+		return failf(l, "node name %s is too long for a temporary node beside it", sname);
+	gs = gs ?: graph_node(l, tmp);   /* repair: the storage node may be gone */
+	if (!gf || !gs)
+		return failf(l, "node %s of libvirt's status XML is not in QEMU (a block job under way?)",
+			     gf ? sname : fname);
+	if (is_storage_driver(str_field(gf, "drv")))
+		return failf(l, "node %s has no format layer above its file node: the device itself would have to be reattached", fname);
+	if (!is_storage_driver(str_field(gs, "drv")))
+		return failf(l, "the file layer of %s is not a local file or block device (%s)", fname,
+			     str_field(gs, "drv"));
+	*ly = (struct layer){.format = fname, .storage = sname,
+			     .fmt = layer_opts(l, fname, l->tmpl_fmt, gf, false),
+			     .sto = layer_opts(l, sname, l->tmpl_sto, gs, true)};
+	snprintf(ly->tmp, sizeof(ly->tmp), "%s", tmp);
+	json_add_str(ly->fmt, "file", sname);
+	json_object_object_add(ly->fmt, "read-only", json_object_new_boolean(info_ro(gf)));
+	if (takes_backing(l, ly->fmt, i))
+		json_add_str(ly->fmt, "backing", i + 1 < l->chain.n ? l->chain.format[i + 1] : NULL);
+	ly->aio = json_object_object_get_ex(l->swapped, sname, &a) ? json_object_get_string(a) : l->xml_aio;
+	ly->swap = strcmp(ly->aio, aio) != 0;
+	l->nlayers = i + 1;
+	return 0;
+}
+
+/* Every layer of target's chain as QEMU runs it now; aio: the mode wanted
+ * (which layers need a swap). */
+static int load_chain(struct live *l, const char *target, const char *aio)
+{
+	char *alias = disk_alias(l, target), *top = NULL;
+
+	if (!alias || !(top = top_node(l, alias, target)) || read_chain(l, target) < 0 ||
+	    load_template(l, alias) < 0 || !(l->graph = query_graph(l)))
+		goto out;
+	if (strcmp(top, l->chain.format[0] ?: l->chain.storage[0])) {
+		failf(l, "QEMU's device %s reads from node %s, libvirt's status XML says %s (a block job under way?)",
+		      alias, top, l->chain.format[0] ?: l->chain.storage[0]);
+		goto out;
+	}
+	for (int i = 0; i < l->chain.n && add_layer(l, i, aio) == 0; i++)
+		;
+out:
 	free(top);
-	return l->failed ? -1 : check_nodes_exist(l);
+	free(alias);
+	return l->failed ? -1 : 0;
 }
 
 /* ---- the steps ---------------------------------------------------------- */
@@ -320,9 +489,7 @@ static int load_chain(struct live *l, const char *target)
 static int add_storage(struct live *l, const struct layer *ly, const char *name, const char *aio,
 		       bool tmp)
 {
-	json_object *o = NULL;
-
-	json_object_deep_copy(ly->sto, &o, NULL);
+	json_object *o = copy(ly->sto);
 
 	json_object_object_add(o, "node-name", json_object_new_string(name));
 	json_object_object_add(o, "aio", json_object_new_string(aio));
@@ -334,9 +501,8 @@ static int add_storage(struct live *l, const struct layer *ly, const char *name,
 /* The format node's whole option set, its file child replaced. */
 static int reopen_onto(struct live *l, const struct layer *ly, const char *file)
 {
-	json_object *o = NULL, *args = json_object_new_object(), *list = json_object_new_array();
+	json_object *o = copy(ly->fmt), *args = json_object_new_object(), *list = json_object_new_array();
 
-	json_object_deep_copy(ly->fmt, &o, NULL);
 	json_object_object_add(o, "file", json_object_new_string(file));
 	json_object_array_add(list, o);
 	json_object_object_add(args, "options", list);
@@ -408,22 +574,36 @@ static int swap_layer(struct live *l, const struct layer *ly, const char *aio, c
 	if (reopen_onto(l, ly, ly->storage) < 0)
 		return put_back(l, ly, old, true);
 	test_hook(l);
-	if (del_node(l, ly->tmp) < 0 && (l->left_tmp = true))
-		addf(l, " (after the swap: %s is left; the next set-io or agent start removes it)", ly->tmp);
-	return l->failed ? -1 : 0;
+	if (del_node(l, ly->tmp) == 0)
+		return 0;
+	l->left_tmp = true;
+	addf(l, " (after the swap: %s is left; the next set-io or agent start removes it)", ly->tmp);
+	return -1;
 }
 
 /* ---- the whole disk ----------------------------------------------------- */
 
 static void live_free(struct live *l)
 {
+	for (int i = 0; i < l->nlayers; i++) {
+		json_object_put(l->layer[i].fmt);
+		json_object_put(l->layer[i].sto);
+	}
+	xmledit_chain_free(&l->chain);
 	json_object_put(l->nodes);
+	json_object_put(l->drives);
+	json_object_put(l->graph);
+	json_object_put(l->swapped);
 }
 
-static int open_live(struct live *l, virDomainPtr dom, const char *state_dir, char *msg, size_t len)
+static int open_live(struct live *l, virDomainPtr dom, const char *state_dir, enum io_mode xml_io,
+		     char *msg, size_t len)
 {
-	*l = (struct live){.dom = dom, .state_dir = state_dir, .msg = msg, .len = len};
+	*l = (struct live){.dom = dom, .state_dir = state_dir, .msg = msg, .len = len,
+			   .xml_aio = aio_name(xml_io)};
 	msg[0] = '\0';
+	if (state_dir)
+		l->swapped = live_state_nodes(state_dir, dom);
 	return load_blockdevs(l);
 }
 
@@ -443,8 +623,8 @@ static int has_reopen(struct live *l)
 int live_probe(virDomainPtr dom, const char *target, char *why, size_t len)
 {
 	struct live l;
-	int rc = open_live(&l, dom, NULL, why, len) < 0 || has_reopen(&l) < 0 ||
-			 load_chain(&l, target) < 0 ? -1 : 0;
+	int rc = open_live(&l, dom, NULL, IO_MODE_UNSET, why, len) < 0 || has_reopen(&l) < 0 ||
+			 load_chain(&l, target, "threads") < 0 ? -1 : 0;
 
 	live_free(&l);
 	return rc;
@@ -452,10 +632,11 @@ int live_probe(virDomainPtr dom, const char *target, char *why, size_t len)
 
 /* Record each layer's old aio before touching it: a swap killed half way
  * is put back on it (live_repair). */
-static int mark_pending(struct live *l, const char *old)
+static int mark_pending(struct live *l)
 {
 	for (int i = 0; i < l->nlayers; i++)
-		if (live_state_set_pending(l->state_dir, l->dom, l->layer[i].storage, old) < 0)
+		if (l->layer[i].swap &&
+		    live_state_set_pending(l->state_dir, l->dom, l->layer[i].storage, l->layer[i].aio) < 0)
 			return failf(l, "cannot write the live state under %s: %m; nothing changed",
 				     l->state_dir);
 	return 0;
@@ -464,56 +645,121 @@ static int mark_pending(struct live *l, const char *old)
 static void clear_pending(struct live *l)
 {
 	for (int i = 0; i < l->nlayers; i++)
-		live_state_set_pending(l->state_dir, l->dom, l->layer[i].storage, NULL);
+		if (l->layer[i].swap)
+			live_state_set_pending(l->state_dir, l->dom, l->layer[i].storage, NULL);
 }
 
-/* Layers [0, n) were swapped to aio; a later one was refused. */
-static void swap_back(struct live *l, int n, const char *aio, const char *old)
+/* Layers [0, n) that were to be swapped went to aio; a later one failed. */
+static void swap_back(struct live *l, int n, const char *aio)
 {
 	for (int i = 0; i < n; i++)
-		if (swap_layer(l, &l->layer[i], old, aio) < 0)
-			addf(l, "; %s could not be swapped back to aio=%s", l->layer[i].storage, old);
+		if (l->layer[i].swap && swap_layer(l, &l->layer[i], l->layer[i].aio, aio) < 0)
+			addf(l, "; %s could not be swapped back to aio=%s", l->layer[i].storage,
+			     l->layer[i].aio);
 }
 
-static int swap_chain(struct live *l, const char *aio, const char *old)
+static int swap_chain(struct live *l, const char *aio)
 {
 	for (int i = 0; i < l->nlayers; i++) {
-		if (swap_layer(l, &l->layer[i], aio, old) == 0)
+		if (!l->layer[i].swap || swap_layer(l, &l->layer[i], aio, l->layer[i].aio) == 0)
 			continue;
-		if (i > 0)
-			swap_back(l, i, aio, old);
-		addf(l, "; QEMU runs aio=%s as before", old);
+		swap_back(l, i, aio);
+		addf(l, "; QEMU runs the old aio as before");
 		return -1;
 	}
 	return 0;
 }
 
-int live_swap(virDomainPtr dom, const char *target, enum io_mode io, enum io_mode old_io,
+static json_object *field_of(json_object *graph, const char *node, const char *field)
+{
+	json_object *n, *v;
+
+	return json_object_object_get_ex(graph, node, &n) && json_object_object_get_ex(n, field, &v)
+		       ? v : NULL;
+}
+
+/* What QEMU reports of a node must not change with a swap: the options a
+ * swap built are the ones the node had (cache.direct, read-only, format,
+ * image, backing, detect-zeroes). QEMU reports no aio, discard or locking:
+ * those come from libvirt's own options (layer_opts). */
+static int check_kept(struct live *l)
+{
+	static const char *const fields[] = {"ro", "drv", "file", "backing_file", "cache",
+					     "detect_zeroes", "encrypted", NULL};
+	json_object *now = query_graph(l);
+
+	for (int i = 0; now && i < l->nlayers && !l->failed; i++) {
+		const char *names[] = {l->layer[i].format, l->layer[i].storage};
+
+		for (int k = 0; k < 2 && l->layer[i].swap && !l->failed; k++)
+			for (int f = 0; fields[f] && !l->failed; f++) {
+				json_object *a = field_of(l->graph, names[k], fields[f]);
+				json_object *b = field_of(now, names[k], fields[f]);
+
+				if (!json_object_equal(a, b))
+					failf(l, "after the swap QEMU reports %s of node %s as %s, before %s",
+					      fields[f], names[k], b ? json_object_to_json_string(b) : "nothing",
+					      a ? json_object_to_json_string(a) : "nothing");
+			}
+	}
+	json_object_put(now);
+	return now && !l->failed ? 0 : -1;
+}
+
+/* The swap done: each node's aio, then the disk's mode on its top image. */
+static int record(struct live *l, const char *target, enum io_mode io, const char *aio)
+{
+	for (int i = 0; i < l->nlayers; i++)
+		if (l->layer[i].swap && live_state_set_node(l->state_dir, l->dom, l->layer[i].storage, aio) < 0)
+			return -1;
+	return live_state_set_io(l->state_dir, l->dom, target, str_field(l->layer[0].sto, "filename"), io);
+}
+
+static int count_swaps(const struct live *l)
+{
+	int n = 0;
+
+	for (int i = 0; i < l->nlayers; i++)
+		n += l->layer[i].swap;
+	return n;
+}
+
+int live_swap(virDomainPtr dom, const char *target, enum io_mode io, enum io_mode xml_io,
 	      const char *state_dir, char *msg, size_t len)
 {
-	const char *aio = aio_name(io), *old = aio_name(old_io);
+	const char *aio = aio_name(io);
 	struct live l;
-	int rc = -1;
+	int rc = -1, n = 0;
 
-	if (open_live(&l, dom, state_dir, msg, len) < 0 || has_reopen(&l) < 0 ||
-	    load_chain(&l, target) < 0 || mark_pending(&l, old) < 0)
+	if (open_live(&l, dom, state_dir, xml_io, msg, len) < 0 || has_reopen(&l) < 0 ||
+	    load_chain(&l, target, aio) < 0 || mark_pending(&l) < 0)
 		goto out;
 	l.qmp_ms = l.qmp_max_ms = 0;   /* the swap's own calls only */
 	l.calls = 0;
 	l.times[0] = '\0';
-	if (swap_chain(&l, aio, old) < 0) {
+	n = count_swaps(&l);
+	if (swap_chain(&l, aio) < 0) {
 		if (!l.left_tmp)
 			clear_pending(&l);
 		goto out;
 	}
-	if (live_state_set_io(state_dir, dom, target, str_field(l.layer[0].sto, "filename"), io) < 0) {
+	if (n && check_kept(&l) < 0) {
+		swap_back(&l, l.nlayers, aio);
+		addf(&l, "; swapped back to the old aio");
+		if (!l.left_tmp)
+			clear_pending(&l);
+		goto out;
+	}
+	if (record(&l, target, io, aio) < 0) {
 		failf(&l, "QEMU runs aio=%s now, but recording it under %s failed: %m", aio, state_dir);
 		goto out;
 	}
-	snprintf(msg, len, "%d file node%s swapped to aio=%s in %d QMP calls, %.1f ms (longest %.1f ms: %s ms)",
-		 l.nlayers, l.nlayers == 1 ? "" : "s", aio, l.calls, l.qmp_ms,
-		 l.qmp_max_ms, l.times);
-	rc = 0;
+	if (n)
+		snprintf(msg, len, "%d file node%s of %d swapped to aio=%s in %d QMP calls, %.1f ms (longest %.1f ms: %s ms)",
+			 n, n == 1 ? "" : "s", l.nlayers, aio, l.calls, l.qmp_ms, l.qmp_max_ms, l.times);
+	else
+		snprintf(msg, len, "every file node (%d) already runs aio=%s", l.nlayers, aio);
+	rc = n;
 out:
 	live_free(&l);
 	return rc;
@@ -521,46 +767,63 @@ out:
 
 /* ---- repair ------------------------------------------------------------- */
 
-/* The format node (from the command line) whose file child is storage. */
-static const char *format_above(struct live *l, const char *storage)
+static bool node_present(json_object *graph, const char *name)
 {
-	json_object_object_foreach(l->nodes, name, o) {
-		if (!is_storage_driver(str_field(o, "driver")) &&
-		    !strcmp(str_field(o, "file") ?: "", storage))
-			return name;
-	}
-	return NULL;
+	json_object *o;
+
+	return json_object_object_get_ex(graph, name, &o);
 }
 
-static bool node_present(json_object *all, const char *name)
+/* The disk whose chain holds the storage node, from libvirt's status XML. */
+static char *target_of(struct live *l, const char *storage)
 {
-	for (size_t j = 0; all && j < json_object_array_length(all); j++)
-		if (!strcmp(str_field(json_object_array_get_idx(all, j), "node-name") ?: "", name))
-			return true;
-	return false;
+	char *xml = status_xml(l), *target;
+
+	target = xml ? xmledit_target_of_node(xml, storage) : NULL;
+	free(xml);
+	return target;
 }
 
 /* One node a swap was interrupted on: back to aio old, whichever step it
  * stopped after (the format node moved onto the temporary node, the
  * storage node deleted or added again, or all done). */
-static int repair_node(struct live *l, json_object *all, const char *storage, const char *old)
+static int repair_node(struct live *l, const char *storage, const char *old)
 {
-	const char *format = format_above(l, storage);
-	struct layer *ly = &l->layer[0];
+	char *target = target_of(l, storage);
+	struct layer *ly = NULL;
+	int rc = -1;
 
+	if (!target)
+		return l->failed ? -1 : failf(l, "cannot repair %s: no disk's chain in libvirt's status XML holds it", storage);
+	if (load_chain(l, target, old) == 0)
+		for (int i = 0; i < l->nlayers && !ly; i++)
+			ly = strcmp(l->layer[i].storage, storage) ? NULL : &l->layer[i];
+	if (ly && !node_present(l->graph, ly->tmp))
+		rc = swap_layer(l, ly, old, old);
+	else if (ly && reopen_onto(l, ly, ly->tmp) == 0)
+		rc = settle(l, ly, old, node_present(l->graph, storage));
+	else if (!l->failed)
+		failf(l, "cannot repair %s: not in the chain of %s", storage, target);
+	free(target);
+	return rc;
+}
+
+/* Reset what one disk's chain loaded, for the next pending node. */
+static void unload_chain(struct live *l)
+{
+	for (int i = 0; i < l->nlayers; i++) {
+		json_object_put(l->layer[i].fmt);
+		json_object_put(l->layer[i].sto);
+	}
 	l->nlayers = 0;
-	if (!format || add_layer(l, format) < 0)
-		return failf(l, "cannot repair %s: no format node above it on QEMU's command line", storage);
-	if (!node_present(all, ly->tmp))
-		return swap_layer(l, ly, old, old);
-	if (reopen_onto(l, ly, ly->tmp) < 0)
-		return -1;
-	return settle(l, ly, old, node_present(all, storage));
+	xmledit_chain_free(&l->chain);
+	json_object_put(l->graph);
+	l->graph = NULL;
 }
 
 int live_repair(virDomainPtr dom, const char *state_dir, char *msg, size_t len)
 {
-	json_object *pending = live_state_pending(state_dir, dom), *args, *all = NULL;
+	json_object *pending = live_state_pending(state_dir, dom);
 	struct live l;
 	int n = 0;
 
@@ -569,18 +832,16 @@ int live_repair(virDomainPtr dom, const char *state_dir, char *msg, size_t len)
 		json_object_put(pending);
 		return 0;   /* no swap of ours was under way: no QMP */
 	}
-	if (open_live(&l, dom, state_dir, msg, len) == 0) {
-		args = json_object_new_object();
-		json_object_object_add(args, "flat", json_object_new_boolean(true));
-		all = qmp(&l, "query-named-block-nodes", args);
+	if (open_live(&l, dom, state_dir, IO_MODE_UNSET, msg, len) == 0) {
+		json_object_object_foreach(pending, storage, aio) {
+			if (repair_node(&l, storage, json_object_get_string(aio)) < 0)
+				break;
+			unload_chain(&l);
+			live_state_set_pending(state_dir, dom, storage, NULL);
+			live_state_set_node(state_dir, dom, storage, json_object_get_string(aio));
+			n++;
+		}
 	}
-	json_object_object_foreach(pending, storage, aio) {
-		if (!all || repair_node(&l, all, storage, json_object_get_string(aio)) < 0)
-			break;
-		live_state_set_pending(state_dir, dom, storage, NULL);
-		n++;
-	}
-	json_object_put(all);
 	json_object_put(pending);
 	live_free(&l);
 	if (!l.failed)

@@ -43,7 +43,11 @@ static char *record_path(const char *state_dir, virDomainPtr dom)
 }
 
 /* The record of the running QEMU, or a fresh one for it; NULL when the
- * domain does not run here. A record of an earlier QEMU is dropped. */
+ * domain does not run here. A record of an earlier QEMU (the domain was
+ * restarted, or migrated away and back) is removed: that QEMU's nodes are
+ * gone, and the new one was built from the XML, which a set-io or the
+ * agent changed already (the persistent XML), so there is nothing to
+ * reapply. */
 static json_object *load(const char *state_dir, virDomainPtr dom)
 {
 	char *path = record_path(state_dir, dom), *inst = instance_of(dom);
@@ -53,6 +57,7 @@ static json_object *load(const char *state_dir, virDomainPtr dom)
 		    strcmp(json_object_get_string(v), inst))) {
 		json_object_put(rec);
 		rec = NULL;
+		unlink(path);
 	}
 	if (!rec && inst) {
 		rec = json_object_new_object();
@@ -110,6 +115,12 @@ bool live_state_get_io(const char *state_dir, virDomainPtr dom, const char *targ
 	return found;
 }
 
+bool live_state_get_wanted(const char *state_dir, virDomainPtr dom, const char *target,
+			   enum io_mode *io)
+{
+	return live_state_get_io(state_dir, dom, target, NULL, io);
+}
+
 int live_state_set_io(const char *state_dir, virDomainPtr dom, const char *target,
 		      const char *source, enum io_mode io)
 {
@@ -129,8 +140,9 @@ int live_state_set_io(const char *state_dir, virDomainPtr dom, const char *targe
 	return ret;
 }
 
-int live_state_set_pending(const char *state_dir, virDomainPtr dom, const char *node,
-			   const char *aio)
+/* One key of a section set (aio) or removed (NULL), saved. */
+static int set_key(const char *state_dir, virDomainPtr dom, const char *name, const char *key,
+		   const char *aio)
 {
 	json_object *rec = load(state_dir, dom);
 	int ret;
@@ -138,21 +150,43 @@ int live_state_set_pending(const char *state_dir, virDomainPtr dom, const char *
 	if (!rec)
 		return errno = ESRCH, -1;
 	if (aio)
-		json_object_object_add(section(rec, "pending"), node, json_object_new_string(aio));
+		json_object_object_add(section(rec, name), key, json_object_new_string(aio));
 	else
-		json_object_object_del(section(rec, "pending"), node);
+		json_object_object_del(section(rec, name), key);
 	ret = save(state_dir, dom, rec);
 	json_object_put(rec);
 	return ret;
 }
 
-json_object *live_state_pending(const char *state_dir, virDomainPtr dom)
+static json_object *get_section(const char *state_dir, virDomainPtr dom, const char *name)
 {
 	json_object *rec = load(state_dir, dom), *p;
 
 	if (!rec)
 		return NULL;
-	p = json_object_get(section(rec, "pending"));
+	p = json_object_get(section(rec, name));
 	json_object_put(rec);
 	return p;
+}
+
+int live_state_set_pending(const char *state_dir, virDomainPtr dom, const char *node,
+			   const char *aio)
+{
+	return set_key(state_dir, dom, "pending", node, aio);
+}
+
+json_object *live_state_pending(const char *state_dir, virDomainPtr dom)
+{
+	return get_section(state_dir, dom, "pending");
+}
+
+int live_state_set_node(const char *state_dir, virDomainPtr dom, const char *node,
+			const char *aio)
+{
+	return set_key(state_dir, dom, "nodes", node, aio);
+}
+
+json_object *live_state_nodes(const char *state_dir, virDomainPtr dom)
+{
+	return get_section(state_dir, dom, "nodes");
 }

@@ -164,7 +164,7 @@ static void run_job(struct virt_worker *w, struct virt_job *j)
 			host_kernel_probe(w->conn, j->kernel);
 		}
 	} else if (j->kind == VIRT_JOB_CALL) {
-		set_busy(w, "putting back a live switch left half done");
+		set_busy(w, j->label ? j->label : "putting back a live switch left half done");
 		j->call(w->conn, j->arg);
 		j->rc = 0;
 	} else {

@@ -44,6 +44,7 @@ struct virt_job {
 	struct apply_result res;       /* APPLY: out */
 	void (*call)(virConnectPtr conn, void *arg);   /* CALL */
 	void *arg;
+	const char *label;             /* CALL: what it does, for a hang's log line */
 	void *owner;                   /* the submitter's */
 	struct virt_job *next;
 };

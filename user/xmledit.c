@@ -117,6 +117,9 @@ static int locate(const char *xml, const char *target, struct located *loc,
 	if (!loc->doc)
 		return -1;
 	root = xmlDocGetRootElement(loc->doc);
+	/* libvirt's status XML holds the domain inside <domstatus> */
+	if (root && !root->ns && xmlStrEqual(root->name, BAD_CAST "domstatus"))
+		root = child(root, "domain");
 	if (!root || root->ns || !xmlStrEqual(root->name, BAD_CAST "domain")) {
 		fail(err, errlen, "not a libvirt domain XML: root element is not <domain>");
 		goto out;
@@ -223,6 +226,87 @@ char *xmledit_get_source(const char *xml, const char *target)
 		path = attr(src, "dev");
 	xmlFreeDoc(loc.doc);
 	return path;
+}
+
+/* <source><privateData><nodenames><nodename type=…> of one layer. */
+static char *layer_nodename(xmlNodePtr layer, const char *type)
+{
+	xmlNodePtr src = child(layer, "source"), pd = src ? child(src, "privateData") : NULL;
+	xmlNodePtr names = pd ? child(pd, "nodenames") : NULL;
+
+	for (xmlNodePtr n = names ? xmlFirstElementChild(names) : NULL; n; n = xmlNextElementSibling(n)) {
+		char *t = attr(n, "type");
+		bool match = t && !strcmp(t, type);
+
+		free(t);
+		if (match)
+			return attr(n, "name");
+	}
+	return NULL;
+}
+
+void xmledit_chain_free(struct xml_chain *c)
+{
+	for (int i = 0; i < c->n; i++) {
+		free(c->format[i]);
+		free(c->storage[i]);
+	}
+	c->n = 0;
+}
+
+int xmledit_get_chain(const char *status_xml, const char *target, struct xml_chain *out,
+		      char *err, size_t errlen)
+{
+	struct located loc;
+	xmlNodePtr layer;
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (locate(status_xml, target, &loc, err, errlen) < 0)
+		return -1;
+	/* the chain ends at an empty <backingStore/> (or none) */
+	for (layer = loc.disk; layer && child(layer, "source") && ret == 0; layer = child(layer, "backingStore")) {
+		if (out->n == XMLEDIT_MAX_LAYERS) {
+			ret = fail(err, errlen, "disk %s: backing chain longer than %d layers", target, XMLEDIT_MAX_LAYERS);
+			break;
+		}
+		out->format[out->n] = layer_nodename(layer, "format");
+		out->storage[out->n] = layer_nodename(layer, "storage");
+		if (!out->storage[out->n++])
+			ret = fail(err, errlen, "disk %s: layer %d has no node names in libvirt's status XML (libvirt not in -blockdev mode?)",
+				   target, out->n - 1);
+	}
+	if (ret == 0 && out->n == 0)
+		ret = fail(err, errlen, "disk %s has no source in libvirt's status XML", target);
+	if (ret < 0)
+		xmledit_chain_free(out);
+	xmlFreeDoc(loc.doc);
+	return ret < 0 ? -1 : out->n;
+}
+
+char *xmledit_target_of_node(const char *status_xml, const char *storage)
+{
+	char err[256];
+	xmlDocPtr doc = parse(status_xml, err, sizeof(err));
+	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL, devices, t;
+	char *found = NULL;
+
+	if (root && !root->ns && xmlStrEqual(root->name, BAD_CAST "domstatus"))
+		root = child(root, "domain");
+	devices = root ? child(root, "devices") : NULL;
+	for (xmlNodePtr d = devices ? xmlFirstElementChild(devices) : NULL; d && !found; d = xmlNextElementSibling(d)) {
+		if (d->ns || !xmlStrEqual(d->name, BAD_CAST "disk") || !(t = child(d, "target")))
+			continue;
+		for (xmlNodePtr layer = d; layer && !found; layer = child(layer, "backingStore")) {
+			char *name = layer_nodename(layer, "storage");
+
+			if (name && !strcmp(name, storage))
+				found = attr(t, "dev");
+			free(name);
+		}
+	}
+	xmlFreeDoc(doc);
+	return found;
 }
 
 static xmlNodePtr next_element(xmlNodePtr cur)

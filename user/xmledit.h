@@ -36,6 +36,26 @@ char *xmledit_get_alias(const char *xml, const char *target, char *err, size_t e
  * NULL when there is none (a volume, a network disk) or no such disk. */
 char *xmledit_get_source(const char *xml, const char *target);
 
+/* The node names libvirt gave each layer of the disk `target` in its
+ * status XML (/run/libvirt/qemu/NAME.xml, root <domstatus>, or a plain
+ * <domain>): <source><privateData><nodenames>, top first, down the
+ * <backingStore> chain. libvirt names the nodes it makes after QEMU started
+ * (a snapshot's overlay, a block copy) only there. format[i] (NULL where
+ * libvirt gave the layer no format node), storage[i] malloc'd (free with
+ * xmledit_chain_free). The number of layers, or -1 with one line in err
+ * (no such disk, a layer without a storage node name). */
+#define XMLEDIT_MAX_LAYERS 32
+struct xml_chain {
+	char *format[XMLEDIT_MAX_LAYERS], *storage[XMLEDIT_MAX_LAYERS];
+	int n;
+};
+int xmledit_get_chain(const char *status_xml, const char *target, struct xml_chain *out,
+		      char *err, size_t errlen);
+void xmledit_chain_free(struct xml_chain *c);
+/* The target of the disk whose chain has the storage node `storage` in
+ * the status XML, malloc'd; NULL when none has. */
+char *xmledit_target_of_node(const char *status_xml, const char *storage);
+
 /* A malloc'd copy of xml whose disk `target` has <driver io=io>: the io
  * value is replaced, or io='…' appended to <driver>, or <driver name='qemu'
  * io='…'/> inserted as the disk's first child with its siblings' indentation.
