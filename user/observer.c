@@ -220,19 +220,26 @@ static const struct bpf_insn return_0[] = {
 	{.code = BPF_JMP | BPF_EXIT},
 };
 
-/* Does a two-instruction BPF_PROG_TYPE_TRACING program load on the BTF
- * type `name` of `kind`? Some kernels refuse some attach types (here:
- * fentry under lockdown) while allowing others. */
-static bool tracing_loads(enum bpf_attach_type type, const char *name, __u32 kind)
+/* Load a two-instruction BPF_PROG_TYPE_TRACING program on the BTF type
+ * `name` of `kind`: its fd, or -1. */
+static int load_tracing(enum bpf_attach_type type, const char *name, __u32 kind)
 {
 	struct btf *btf = vmlinux_btf();
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = type);
 	int id = btf ? btf__find_by_name_kind(btf, name, kind) : -1;
 
 	if (id <= 0)
-		return false;
+		return -1;
 	opts.attach_btf_id = id;
-	int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", return_0, 2, &opts);
+	return bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", return_0, 2, &opts);
+}
+
+/* Does such a program load? Some kernels refuse some attach types (here:
+ * fentry under lockdown) while allowing others. */
+static bool tracing_loads(enum bpf_attach_type type, const char *name, __u32 kind)
+{
+	int fd = load_tracing(type, name, kind);
+
 	if (fd < 0)
 		return false;
 	close(fd);
@@ -244,14 +251,8 @@ static bool tracing_loads(enum bpf_attach_type type, const char *name, __u32 kin
  * than 6 arguments, and functions ftrace cannot patch. */
 static bool fentry_attaches(const char *fn)
 {
-	struct btf *btf = vmlinux_btf();
-	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY);
-	int id = btf ? btf__find_by_name_kind(btf, fn, BTF_KIND_FUNC) : -1;
+	int fd = load_tracing(BPF_TRACE_FENTRY, fn, BTF_KIND_FUNC);
 
-	if (id <= 0)
-		return false;
-	opts.attach_btf_id = id;
-	int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", return_0, 2, &opts);
 	if (fd < 0)
 		return false;
 	int link = bpf_raw_tracepoint_open(NULL, fd);
