@@ -28,6 +28,8 @@ struct layer {
 	json_object *fmt, *sto;         /* the options a reopen or add carries */
 	const char *aio;                /* what its file node runs now */
 	bool swap;                      /* …which is not the mode wanted */
+	bool grows;                     /* a format over a regular file: a
+					   write may extend the image (hop) */
 	char tmp[NODE_NAME_MAX + 1];
 };
 
@@ -48,6 +50,10 @@ struct live {
 	int calls, steps;
 	bool left_tmp;                  /* a temporary node stays in QEMU */
 	char times[256];                /* each call's time: "add 3.1, reopen 40.2, …" */
+	bool paused;                    /* this swap paused the guest */
+	bool resume_owed;               /* a killed swap left it paused (repair) */
+	bool keep_paused;               /* a node may not know its whole image */
+	double pause_t0, pause_ms;      /* when it paused; how long, once resumed */
 	struct layer layer[MAX_LAYERS];
 	int nlayers;
 };
@@ -249,6 +255,14 @@ static bool is_storage_driver(const char *driver)
 }
 
 /* ---- what QEMU and libvirt hold now ------------------------------------- */
+
+static json_object *field_of(json_object *graph, const char *node, const char *field)
+{
+	json_object *n, *v;
+
+	return json_object_object_get_ex(graph, node, &n) && json_object_object_get_ex(n, field, &v)
+		       ? v : NULL;
+}
 
 /* QEMU's own report of every node, name -> info (a new reference). */
 static json_object *query_graph(struct live *l)
@@ -457,6 +471,7 @@ static int add_layer(struct live *l, int i, const char *aio)
 	if (takes_backing(l, ly->fmt, i))
 		json_add_str(ly->fmt, "backing", i + 1 < l->chain.n ? l->chain.format[i + 1] : NULL);
 	ly->aio = json_object_object_get_ex(l->swapped, sname, &a) ? json_object_get_string(a) : l->xml_aio;
+	ly->grows = !strcmp(str_field(gs, "drv") ?: "", "file") && strcmp(str_field(gf, "drv") ?: "", "raw");
 	ly->swap = strcmp(ly->aio, aio) != 0;
 	l->nlayers = i + 1;
 	return 0;
@@ -517,14 +532,88 @@ static int del_node(struct live *l, const char *name)
 	return qmp_do(l, "blockdev-del", args);
 }
 
-/* Tests stop a swap between steps here, as a killed agent would. */
+/* Tests stop a swap between steps here, as a killed agent would, or hold
+ * it there for a while (the guest's writes then land in that gap). */
 static void test_hook(struct live *l)
 {
 	const char *at = getenv("AIOGUARD_TEST_LIVE_KILL_AT_STEP");
+	const char *hold = getenv("AIOGUARD_TEST_LIVE_HOLD_AT_STEP");
 
 	l->steps++;
 	if (at && atoi(at) == l->steps)
 		raise(SIGKILL);
+	if (hold && atoi(hold) == l->steps)
+		usleep(1000 * (getenv("AIOGUARD_TEST_LIVE_HOLD_MS") ? atoi(getenv("AIOGUARD_TEST_LIVE_HOLD_MS")) : 500));
+}
+
+/* The format node stays on a node that may read zeros for part of its
+ * image: the guest stays paused, for an operator to look at. */
+static int stale_node(struct live *l, const char *node)
+{
+	l->keep_paused = true;
+	failf(l, "node %s may not know all of its image", node);
+	addf(l, "; the guest stays paused: resuming it could lose data (virsh resume once the disk is checked)");
+	return -1;
+}
+
+/* The image file's length as a file node knows it (-1: not reported). */
+static long long known_length(json_object *graph, const char *node)
+{
+	json_object *img = field_of(graph, node, "image"), *v;
+
+	return img && json_object_object_get_ex(img, "virtual-size", &v) ? json_object_get_int64(v) : -1;
+}
+
+/* Whether file node `to` knows the image to be as long as `from` does: 1,
+ * 0 (shorter), -1 (failf). QEMU's file driver learns a file's length when
+ * it opens it and from its own writes only: where `from` extended the
+ * image after `to` was opened, reads through `to` beyond its length return
+ * zeros without reading the file, and qcow2, reading an L2 table it wrote
+ * there, writes it back empty: the guest's data is lost (QEMU 7.2, seen
+ * here). */
+static int knows_whole_file(struct live *l, const char *to, const char *from)
+{
+	json_object *graph = query_graph(l);
+	long long a = known_length(graph, to), b = known_length(graph, from);
+
+	json_object_put(graph);
+	if (!graph)
+		return -1;
+	if (a < 0 || b < 0)
+		return failf(l, "QEMU reports no image length of node %s or %s", to, from);
+	return a >= b;
+}
+
+/* The format node moves from file node `from` onto `to`, added now with
+ * aio. An image that grows is moved with the guest paused (pause_guest),
+ * so only I/O that is not the guest's (a block job) can extend it between
+ * the add and the reopen; then `to` knows a shorter file than `from`: back
+ * onto `from`, `to` removed, and again. On failure `to` is gone and the
+ * format node is on `from`. */
+static int hop(struct live *l, const struct layer *ly, const char *from, const char *to,
+	       const char *aio, bool tmp)
+{
+	for (int try = 1;; try++) {
+		if (add_storage(l, ly, to, aio, tmp) < 0)
+			return -1;
+		test_hook(l);
+		if (reopen_onto(l, ly, to) < 0) {
+			del_node(l, to);
+			return -1;
+		}
+		test_hook(l);
+		int whole = ly->grows ? knows_whole_file(l, to, from) : 1;
+		if (whole == 1)
+			return 0;
+		if (reopen_onto(l, ly, from) < 0) {
+			addf(l, "; node %s may not know all of its image: the guest must not be resumed", to);
+			return -1;
+		}
+		del_node(l, to);
+		if (whole < 0 || try == 3)
+			return whole < 0 ? -1 : failf(l, "the image of %s grew while the guest was paused, %d times: "
+						     "other I/O on it (a block job?)", ly->format, try);
+	}
 }
 
 /* The format node sits on ly->tmp (or may): end with its storage node
@@ -534,9 +623,20 @@ static int settle(struct live *l, const struct layer *ly, const char *aio, bool 
 {
 	if (have_storage && del_node(l, ly->storage) < 0)
 		return -1;
-	if (add_storage(l, ly, ly->storage, aio, false) < 0 || reopen_onto(l, ly, ly->storage) < 0)
+	if (hop(l, ly, ly->tmp, ly->storage, aio, false) < 0)
 		return -1;
 	return del_node(l, ly->tmp);
+}
+
+/* After a refused step 3: the format node back onto the storage node it
+ * left (which knows less of a grown image than tmp: then checked). */
+static int hop_back(struct live *l, const struct layer *ly)
+{
+	if (reopen_onto(l, ly, ly->storage) < 0)
+		return -1;
+	if (!ly->grows || knows_whole_file(l, ly->storage, ly->tmp) == 1)
+		return 0;
+	return stale_node(l, ly->storage);
 }
 
 /* After a refused step 3 or 4: the storage node back with its old aio. */
@@ -554,31 +654,77 @@ static int put_back(struct live *l, const struct layer *ly, const char *old, boo
 /* Steps 1-4 for one layer; a refused step puts the node back on old. */
 static int swap_layer(struct live *l, const struct layer *ly, const char *aio, const char *old)
 {
-	if (add_storage(l, ly, ly->tmp, aio, true) < 0)
+	if (hop(l, ly, ly->storage, ly->tmp, aio, true) < 0)
 		return -1;
-	test_hook(l);
-	if (reopen_onto(l, ly, ly->tmp) < 0) {
-		del_node(l, ly->tmp);
-		return -1;
-	}
-	test_hook(l);
 	if (del_node(l, ly->storage) < 0) {
-		reopen_onto(l, ly, ly->storage);
-		del_node(l, ly->tmp);
+		if (hop_back(l, ly) == 0)
+			del_node(l, ly->tmp);
 		return -1;
 	}
 	test_hook(l);
-	if (add_storage(l, ly, ly->storage, aio, false) < 0)
+	if (hop(l, ly, ly->tmp, ly->storage, aio, false) < 0)
 		return put_back(l, ly, old, false);
-	test_hook(l);
-	if (reopen_onto(l, ly, ly->storage) < 0)
-		return put_back(l, ly, old, true);
-	test_hook(l);
 	if (del_node(l, ly->tmp) == 0)
 		return 0;
 	l->left_tmp = true;
 	addf(l, " (after the swap: %s is left; the next set-io or agent start removes it)", ly->tmp);
 	return -1;
+}
+
+/* ---- the guest's pause --------------------------------------------------- */
+
+/* An image that grows is swapped with the guest paused: the reopen drains
+ * the disk's I/O, but a guest write between a node's add and the reopen
+ * onto it, extending the image, would be beyond what that node knows of
+ * the file (knows_whole_file). virDomainSuspend stops the vCPUs and drains
+ * and flushes every disk: the guest submits nothing until resumed. A
+ * guest paused already (by its operator) stays so. The record is written
+ * first: a swap killed while the guest is paused is repaired, and the
+ * guest resumed, at the next set-io or agent start. */
+static int pause_guest(struct live *l)
+{
+	int state = VIR_DOMAIN_NOSTATE, reason;
+
+	if (l->paused)
+		return 0;
+	if (virDomainGetState(l->dom, &state, &reason, 0) < 0)
+		return failf(l, "cannot read the domain's state: %s", virt_last_error());
+	if (state != VIR_DOMAIN_RUNNING)
+		return 0;
+	if (live_state_set_paused(l->state_dir, l->dom, true) < 0)
+		return failf(l, "cannot write the live state under %s: %m", l->state_dir);
+	l->pause_t0 = mono_clock_s();
+	if (virDomainSuspend(l->dom) < 0) {
+		live_state_set_paused(l->state_dir, l->dom, false);
+		return failf(l, "cannot pause the guest for the swap: %s", virt_last_error());
+	}
+	l->paused = true;
+	return 0;
+}
+
+static void resume_guest(struct live *l)
+{
+	int state = VIR_DOMAIN_NOSTATE, reason;
+
+	if ((!l->paused && !l->resume_owed) || l->keep_paused)
+		return;
+	if (virDomainGetState(l->dom, &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED &&
+	    virDomainResume(l->dom) < 0) {
+		addf(l, "; RESUMING THE GUEST FAILED: %s (virsh resume)", virt_last_error());
+		return;
+	}
+	if (l->paused)
+		l->pause_ms = (mono_clock_s() - l->pause_t0) * 1e3;
+	l->paused = l->resume_owed = false;
+	live_state_set_paused(l->state_dir, l->dom, false);
+}
+
+static bool any_swap_grows(const struct live *l)
+{
+	for (int i = 0; i < l->nlayers; i++)
+		if (l->layer[i].swap && l->layer[i].grows)
+			return true;
+	return false;
 }
 
 /* ---- the whole disk ----------------------------------------------------- */
@@ -670,14 +816,6 @@ static int swap_chain(struct live *l, const char *aio)
 	return 0;
 }
 
-static json_object *field_of(json_object *graph, const char *node, const char *field)
-{
-	json_object *n, *v;
-
-	return json_object_object_get_ex(graph, node, &n) && json_object_object_get_ex(n, field, &v)
-		       ? v : NULL;
-}
-
 /* What QEMU reports of a node must not change with a swap: the options a
  * swap built are the ones the node had (cache.direct, read-only, format,
  * image, backing, detect-zeroes). QEMU reports no aio, discard or locking:
@@ -738,6 +876,10 @@ int live_swap(virDomainPtr dom, const char *target, enum io_mode io, enum io_mod
 	l.calls = 0;
 	l.times[0] = '\0';
 	n = count_swaps(&l);
+	if (any_swap_grows(&l) && pause_guest(&l) < 0) {
+		clear_pending(&l);
+		goto out;
+	}
 	if (swap_chain(&l, aio) < 0) {
 		if (!l.left_tmp)
 			clear_pending(&l);
@@ -750,6 +892,7 @@ int live_swap(virDomainPtr dom, const char *target, enum io_mode io, enum io_mod
 			clear_pending(&l);
 		goto out;
 	}
+	resume_guest(&l);
 	if (record(&l, target, io, aio) < 0) {
 		failf(&l, "QEMU runs aio=%s now, but recording it under %s failed: %m", aio, state_dir);
 		goto out;
@@ -759,8 +902,11 @@ int live_swap(virDomainPtr dom, const char *target, enum io_mode io, enum io_mod
 			 n, n == 1 ? "" : "s", l.nlayers, aio, l.calls, l.qmp_ms, l.qmp_max_ms, l.times);
 	else
 		snprintf(msg, len, "every file node (%d) already runs aio=%s", l.nlayers, aio);
+	if (l.pause_ms > 0)
+		addf(&l, "; guest paused %.1f ms (a growing image is swapped paused)", l.pause_ms);
 	rc = n;
 out:
+	resume_guest(&l);
 	live_free(&l);
 	return rc;
 }
@@ -798,7 +944,9 @@ static int repair_node(struct live *l, const char *storage, const char *old)
 	if (load_chain(l, target, old) == 0)
 		for (int i = 0; i < l->nlayers && !ly; i++)
 			ly = strcmp(l->layer[i].storage, storage) ? NULL : &l->layer[i];
-	if (ly && !node_present(l->graph, ly->tmp))
+	if (ly && ly->grows && pause_guest(l) < 0)
+		ly = NULL;
+	else if (ly && !node_present(l->graph, ly->tmp))
 		rc = swap_layer(l, ly, old, old);
 	else if (ly && reopen_onto(l, ly, ly->tmp) == 0)
 		rc = settle(l, ly, old, node_present(l->graph, storage));
@@ -824,15 +972,17 @@ static void unload_chain(struct live *l)
 int live_repair(virDomainPtr dom, const char *state_dir, char *msg, size_t len)
 {
 	json_object *pending = live_state_pending(state_dir, dom);
+	bool owed = live_state_paused(state_dir, dom);
 	struct live l;
 	int n = 0;
 
 	msg[0] = '\0';
-	if (!pending || json_object_object_length(pending) == 0) {
+	if ((!pending || json_object_object_length(pending) == 0) && !owed) {
 		json_object_put(pending);
 		return 0;   /* no swap of ours was under way: no QMP */
 	}
 	if (open_live(&l, dom, state_dir, IO_MODE_UNSET, msg, len) == 0) {
+		l.resume_owed = owed;
 		json_object_object_foreach(pending, storage, aio) {
 			if (repair_node(&l, storage, json_object_get_string(aio)) < 0)
 				break;
@@ -843,9 +993,10 @@ int live_repair(virDomainPtr dom, const char *state_dir, char *msg, size_t len)
 		}
 	}
 	json_object_put(pending);
-	live_free(&l);
 	if (!l.failed)
-		snprintf(msg, len, "%d file node%s of an interrupted live switch put back", n,
-			 n == 1 ? "" : "s");
+		snprintf(msg, len, "%d file node%s of an interrupted live switch put back%s", n,
+			 n == 1 ? "" : "s", owed ? "; the guest it left paused resumed" : "");
+	resume_guest(&l);
+	live_free(&l);
 	return l.failed ? -1 : n;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* --apply live: change a running disk's AIO mode without pausing the guest,
- * through libvirt's QEMU monitor passthrough (QMP), keeping libvirt's node
- * names. QEMU cannot reopen a file node with another aio (file-posix takes
+/* --apply live: change a running disk's AIO mode without restarting or
+ * saving the guest, through libvirt's QEMU monitor passthrough (QMP),
+ * keeping libvirt's node names. QEMU cannot reopen a file node with another aio (file-posix takes
  * only drop-cache on reopen), so each layer's file node is replaced:
  *   1. blockdev-add a temporary file node (LIVE_TMP_PREFIX + the storage
  *      node's name) on the same image, new aio, locking off (a second node
@@ -21,6 +21,14 @@
  * QEMU's report of each node (query-named-block-nodes: read-only,
  * cache.direct, format, image, backing, detect-zeroes) must be what it was
  * before, else the swap is undone.
+ * A layer whose image can grow (a format other than raw over a regular
+ * file) is swapped with the guest paused: QEMU's file driver knows a
+ * file's length from its open and its own writes only, so a guest write
+ * extending the image between a node's add and the reopen onto it would
+ * read back as zeros through that node (and qcow2 would store its L2
+ * table back empty). After each such reopen the new node's length is
+ * checked against the old node's, and the hop repeated where other I/O
+ * grew the image meanwhile.
  * Every layer of a backing chain runs the mode wanted afterwards (lower
  * ones stay read-only); a layer recorded as running it already is skipped.
  * A step refused puts the original node back. The mode QEMU then runs is

@@ -190,3 +190,17 @@ json_object *live_state_nodes(const char *state_dir, virDomainPtr dom)
 {
 	return get_section(state_dir, dom, "nodes");
 }
+
+int live_state_set_paused(const char *state_dir, virDomainPtr dom, bool paused)
+{
+	return set_key(state_dir, dom, "guest", "paused", paused ? "by a swap" : NULL);
+}
+
+bool live_state_paused(const char *state_dir, virDomainPtr dom)
+{
+	json_object *g = get_section(state_dir, dom, "guest");
+	bool paused = g && json_object_object_get_ex(g, "paused", NULL);
+
+	json_object_put(g);
+	return paused;
+}

@@ -9,8 +9,10 @@
  *    "nodes": {"libvirt-1-storage": "threads"},   the file nodes swapped:
  *                          the aio each runs (any other node runs what
  *                          libvirt made it with: the live XML's io)
- *    "pending": {"libvirt-2-storage": "native"}}   a swap under way: the
+ *    "pending": {"libvirt-2-storage": "native"},   a swap under way: the
  *                                            aio its file node had before
+ *    "guest": {"paused": "by a swap"}}   a swap paused the guest and has
+ *                                   not resumed it yet (live.h: why)
  * A record holds for the QEMU process it was written for only (the
  * instance): a restarted domain runs what its XML says again, and the
  * record of its earlier QEMU is removed when next read; and for the image
@@ -54,5 +56,11 @@ int live_state_set_pending(const char *state_dir, virDomainPtr dom, const char *
 /* Every node a swap is under way on -> the aio it had (a new reference;
  * NULL when the domain does not run here). */
 struct json_object *live_state_pending(const char *state_dir, virDomainPtr dom);
+
+/* A swap paused the guest (set before virDomainSuspend) / resumed it
+ * (cleared): a swap killed in between leaves the guest paused, and the
+ * repair resumes it. 0, or -1 (errno). */
+int live_state_set_paused(const char *state_dir, virDomainPtr dom, bool paused);
+bool live_state_paused(const char *state_dir, virDomainPtr dom);
 
 #endif

@@ -3,7 +3,8 @@
 # TCG where there is none): a sparse qcow2 (vda) and a qcow2 on a backing
 # file (vdb), both io='native', on a loop-mounted ext4, writes in flight.
 # Scenarios (arguments; all when none):
-#   swap     the domain never leaves 'running'; QEMU's threads submit vda's
+#   swap     the domain runs, paused only while a node of a growing qcow2
+#            is swapped (tens of ms); QEMU's threads submit vda's
 #            writes through the pool afterwards (the observer sees
 #            pwritev/pwrite64 and no io_submit; before: io_submit); data
 #            written before, during and after reads back; the chain's base
@@ -15,8 +16,13 @@
 #            node stays, the persistent XML is rolled back, vda still writes
 #   block    a type='block' disk (raw on a loop device, QEMU's host_device
 #            node): switched live the same way, pool writes afterwards
-#   killed   set-io killed after each step of the swap: the next set-io
-#            (or the agent's start) puts the node back, then switches
+#   grow     a write that extends the image lands between the add of a
+#            file node and the reopen onto it: the guest is paused then,
+#            the swap adds the node again, nothing is lost (a node that
+#            knows a shorter file reads zeros there: QEMU 7.2, live.h)
+#   killed   set-io killed after each step of the swap: the guest stays
+#            paused, the next set-io (or the agent's start) puts the node
+#            back and resumes it, then switches
 #   agent    the agent, --enforce --apply live, switches the stalling vda
 #            live: the domain stays running, the audit says apply live,
 #            and the observer confirms it (live_verify: pool writes, no
@@ -74,8 +80,10 @@ set_io_live() {
 		--state-dir "$STATE" "$DOM" "$@"
 }
 
-# The domain's state every 20 ms until told to stop: a live switch must
-# never show anything but 'running'.
+# The domain's state every 20 ms until told to stop: a live switch shows
+# 'running', and 'paused' only while it swaps a node of an image that grows
+# (live.h: a guest write then would be lost); the switch's own message
+# says for how long.
 watch_domstate() {
 	rm -f "$WORKDIR/stop-domstate" "$WORKDIR/domstate"
 	while [ ! -e "$WORKDIR/stop-domstate" ]; do
@@ -92,6 +100,16 @@ domstate_always_running() {
 	other=$(grep -v '^running$' "$WORKDIR/domstate" | grep -v '^$' | sort | uniq -c || true)
 	[ -z "$other" ] || fail "the domain left 'running': $other"
 	echo "  domstate: running in all $(grep -c '^running$' "$WORKDIR/domstate") samples"
+}
+domstate_running_or_paused_to_swap() {
+	touch "$WORKDIR/stop-domstate"
+	wait "$DOMSTATE_PID" || true
+	local other
+	other=$(grep -v '^running$\|^paused$' "$WORKDIR/domstate" | grep -v '^$' | sort | uniq -c || true)
+	[ -z "$other" ] || fail "the domain was neither running nor paused for a swap: $other"
+	[ "$(grep -v '^$' "$WORKDIR/domstate" | tail -1)" = running ] || fail "the domain did not run again"
+	[ "$(virsh -q -c "$URI" domstate "$DOM")" = running ] || fail "domain not running"
+	echo "  domstate: running in $(grep -c '^running$' "$WORKDIR/domstate") samples, paused in $(grep -c '^paused$' "$WORKDIR/domstate")"
 }
 
 # syscalls_of TARGET: the syscalls the observer saw QEMU make for that disk
@@ -115,7 +133,7 @@ print(" ".join(f"{k}:{v}" for k, v in sorted(seen.items())))' "$DOM" "$1"
 read_back() {
 	local out
 	out=$(python3 - "$@" <<'PY'
-import subprocess, sys
+import os, subprocess, sys
 img, pat, off, length = sys.argv[1:]
 def size(s):
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
@@ -130,6 +148,18 @@ bad = [l for l in lines if "verification failed" in l]
 reads = sum(1 for l in lines if l.startswith("read "))
 if bad or reads != len(cmds) // 2:
     print(f"{reads} of {len(cmds) // 2} reads done; {'; '.join(bad)} {r.stderr.strip()}")
+    # what is there instead, and where qcow2 maps it: names the lost step
+    for l in bad[:2]:
+        o = int(l.split("offset ")[1].split(",")[0])
+        v = subprocess.run(["qemu-io", "-r", "-f", "qcow2", img, "-c", f"read -v {o} 32",
+                            "-c", f"read -v {o + mib - 32} 32"], capture_output=True, text=True)
+        m = subprocess.run(["qemu-img", "map", "--output=json", "--start-offset", str(o),
+                            "--max-length", str(mib), img], capture_output=True, text=True)
+        print(f"\n  at {o}: " + " | ".join(x for x in v.stdout.splitlines() if x[:9].rstrip(":").isalnum() and x[8:9] == ":")
+              + f"\n  map: {m.stdout.strip()} {m.stderr.strip()}")
+    keep = os.environ.get("AIOGUARD_TEST_KEEP_DIR")
+    if keep:
+        subprocess.run(["cp", "--sparse=always", img, keep])
     sys.exit(1)
 PY
 	) || fail "$1: pattern $2 at $3+$4 does not read back: $out"
@@ -171,7 +201,7 @@ scenario_swap() {
 	grep -q "2 file nodes of 2 swapped to aio=threads" "$WORKDIR/set-io-b.out" || fail "vdb: both layers not swapped"
 	local after
 	after=$(syscalls_of vda)
-	domstate_always_running
+	domstate_running_or_paused_to_swap
 	echo "  after, vda: $after"
 	[[ " $after" != *" io_submit:"* ]] || fail "vda still submits with io_submit after the live switch: $after"
 	[[ " $after" =~ \ (pwritev|pwrite64|pwritev2): ]] || fail "no pool writes on vda after the switch: $after"
@@ -278,8 +308,12 @@ scenario_block() {
 	before=$(syscalls_of vda)
 	echo "  before, vda: $before"
 	[[ " $before" == *" io_submit:"* ]] || fail "vda on native shows no io_submit before the switch: $before"
+	watch_domstate
 	set_io_live vda threads >"$WORKDIR/set-io.out" 2>&1 || fail "set-io --apply live of a block disk failed: $(tail -1 "$WORKDIR/set-io.out")"
 	tail -1 "$WORKDIR/set-io.out" | sed 's/^/  /'
+	# a block device's length is read anew (host_device): never paused
+	domstate_always_running
+	! grep -q "guest paused" "$WORKDIR/set-io.out" || fail "the guest was paused for a block device"
 	after=$(syscalls_of vda)
 	echo "  after, vda: $after"
 	touch "$WORKDIR/stop-block-writes"
@@ -301,6 +335,8 @@ kill_at() {
 	AIOGUARD_TEST_LIVE_KILL_AT_STEP=$1 set_io_live vda threads >/dev/null 2>&1 || rc=$?
 	[ "$rc" -eq 137 ] || fail "set-io was not killed at step $1 (exit $rc)"
 	echo "  nodes after the kill: $(node_names)"
+	# killed mid-swap of a growing qcow2: the guest stays paused until the repair
+	[ "$(virsh -q -c "$URI" domstate "$DOM")" = paused ] || fail "the guest is not paused after the kill: $(virsh -q -c "$URI" domstate "$DOM")"
 	if [ "$2" = agent ]; then
 		run_agent --dry-run
 		grep -q "$DOM: 1 file node of an interrupted live switch put back" "$WORKDIR/agent.err" ||
@@ -310,8 +346,8 @@ kill_at() {
 		set_io_live vda threads >"$WORKDIR/again.out" || fail "set-io after the repair failed"
 	else
 		set_io_live vda threads >"$WORKDIR/again.out" || fail "set-io after the kill failed"
-		grep -q "1 file node of an interrupted live switch put back" "$WORKDIR/again.out" ||
-			fail "set-io did not say it put the node back: $(tail -1 "$WORKDIR/again.out")"
+		grep -q "1 file node of an interrupted live switch put back; the guest it left paused resumed" "$WORKDIR/again.out" ||
+			fail "set-io did not say it put the node back and resumed the guest: $(tail -1 "$WORKDIR/again.out")"
 	fi
 	tail -1 "$WORKDIR/again.out" | sed 's/^/  /'
 	[ "$(node_names)" = "$NODES_BEFORE" ] || fail "nodes after the repair and switch: $(node_names)"
@@ -329,6 +365,48 @@ kill_at() {
 	remove_domain
 }
 
+# grow: a write through QEMU that extends the image lands between the add
+# of the storage node and the reopen onto it (set-io held there): the
+# guest is paused then, and the write (HMP qemu-io, which a paused guest
+# cannot stop) is caught by the length check and the node added again. A
+# node added before the write would read the new L2 table as zeros and
+# the next write would store it empty: the write at 512M would be lost.
+scenario_grow() {
+	say "grow: the image grows between a node's add and the reopen onto it; nothing is lost"
+	live_domain
+	qemu_io "$DOM" 0 "write -P 0x61 0 1M" >/dev/null
+	AIOGUARD_TEST_LIVE_HOLD_AT_STEP=4 AIOGUARD_TEST_LIVE_HOLD_MS=3000 \
+		set_io_live vda threads >"$WORKDIR/grow.out" 2>&1 &
+	local setio=$! nodes tmp
+	# the temporary node appears at step 1; steps 2-4 take tens of ms
+	for _ in $(seq 200); do
+		nodes=$(node_names)
+		tmp=$(grep -o 'aioguard-tmp-[^ ]*' <<<"$nodes" || true)
+		[ -n "$tmp" ] && break
+		sleep 0.05
+	done
+	sleep 0.5
+	nodes=$(node_names)
+	[[ "$nodes" == *"$tmp"* && " $nodes " == *" ${tmp#aioguard-tmp-} "* ]] ||
+		fail "set-io was not held after step 4: $nodes"
+	[ "$(virsh -q -c "$URI" domstate "$DOM")" = paused ] || fail "the guest runs while a growing image is swapped"
+	qemu_io "$DOM" 0 "write -P 0x62 512M 1M" >/dev/null
+	qemu_io "$DOM" 0 "aio_flush" >/dev/null
+	wait "$setio" || fail "set-io failed: $(tail -1 "$WORKDIR/grow.out")"
+	tail -1 "$WORKDIR/grow.out" | sed 's/^/  /'
+	grep -q "guest paused" "$WORKDIR/grow.out" || fail "set-io does not say it paused the guest"
+	[ "$(virsh -q -c "$URI" domstate "$DOM")" = running ] || fail "domain not running after the swap"
+	[ "$(node_names)" = "$NODES_BEFORE" ] || fail "nodes after the swap: $(node_names)"
+	qemu_io "$DOM" 0 "write -P 0x63 513M 1M" >/dev/null
+	stop_domain
+	read_back "$LOOP_MNT/sparse.qcow2" 0x61 0 1M
+	read_back "$LOOP_MNT/sparse.qcow2" 0x62 512M 1M
+	read_back "$LOOP_MNT/sparse.qcow2" 0x63 513M 1M
+	echo "  0, 512M (written during the swap) and 513M read back"
+	check_images
+	remove_domain
+}
+
 scenario_killed() {
 	kill_at 2 set-io    # format node on the temporary node
 	kill_at 3 agent     # ... and the storage node deleted
@@ -342,7 +420,7 @@ scenario_agent() {
 	watch_domstate
 	start_writes
 	wait_audit applied 120
-	domstate_always_running
+	domstate_running_or_paused_to_swap
 	# the observer confirms it: the first window after the switch with I/O
 	# on vda saw the pool's writes and no io_submit
 	for _ in $(seq 300); do
@@ -462,7 +540,7 @@ for l in open(sys.argv[1]):
 	image_locked "$LOOP_MNT/copy.qcow2"
 	[[ " $(node_names) " != *" aioguard-tmp-"* ]] || fail "a temporary node is left: $(node_names)"
 	stop_writes
-	domstate_always_running
+	domstate_running_or_paused_to_swap
 	stop_agent
 	local done_mb
 	done_mb=$(cat "$WORKDIR/write-offset")
@@ -518,7 +596,7 @@ scenario_snapshot_dryrun() {
 	remove_domain
 }
 
-for s in "${@:-swap refused block killed agent snapshot snapshot_dryrun}"; do
+for s in "${@:-swap refused block grow killed agent snapshot snapshot_dryrun}"; do
 	for one in $s; do "scenario_$one"; done
 done
 echo "PASS"
