@@ -126,6 +126,7 @@ static void every_key_is_settable(void **state)
 		{"connect", "test:///default"}, {"state-dir", "/tmp/x"}, {"audit-log", "-"},
 		{"listen", "127.0.0.1:1"}, {"include", "a*"}, {"exclude", "b*"}, {"threshold-us", "700"},
 		{"metrics-detail", "yes"}, {"web-config", "/etc/aioguard/web-config.yml"},
+		{"bpf-slots", "4096"},
 	};
 	struct agent_config c;
 	char err[256];
@@ -140,6 +141,9 @@ static void every_key_is_settable(void **state)
 	}
 	assert_int_equal(config_set(&c, "no-such-key", "1", err, sizeof(err)), -1);
 	assert_true(c.metrics_detail);
+	assert_int_equal(c.bpf_slots, 4096);
+	assert_int_equal(config_set(&c, "bpf-slots", "15", err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "bpf-slots", "65537", err, sizeof(err)), -1);
 	assert_string_equal(c.web_config, "/etc/aioguard/web-config.yml");
 	assert_int_equal(config_set(&c, "metrics-detail", "some", err, sizeof(err)), -1);
 	/* live cannot stand in for itself where live is not possible */

@@ -20,6 +20,7 @@ void config_defaults(struct agent_config *c)
 	*c = (struct agent_config){
 		.interval_s = 10,      /* windows of 10 s: see adapt.c's defaults */
 		.threshold_us = 1000,  /* 1 ms: a guest notices; a healthy submit takes µs */
+		.bpf_slots = 1024,     /* ~400 busy disks (2.5 keys each): docs/BENCHMARKS.md */
 		.apply = APPLY_LIVE,   /* the guest keeps running; falls back where it cannot */
 		.live_fallback = APPLY_NEXT_BOOT,
 	};
@@ -83,11 +84,12 @@ static const struct u32_knob u32_knobs[] = {
 	KNOB("cooldown", adapt.cooldown_s, 0, 7 * 86400),
 	KNOB("max-changes-per-hour", adapt.max_changes_per_hour, 0, 10000),
 	KNOB("switch-back-quiet", adapt.switch_back_quiet_s, 0, 30 * 86400),
+	KNOB("bpf-slots", bpf_slots, 16, 65536),
 };
 
 const char *const config_keys[] = {
 	"interval", "threshold-us", "stalls-per-window", "stalled-ms-per-s", "bad-windows",
-	"history-windows", "cooldown", "max-changes-per-hour", "switch-back-quiet",
+	"history-windows", "cooldown", "max-changes-per-hour", "switch-back-quiet", "bpf-slots",
 	"mode", "apply", "live-fallback", "target", "switch-back", "connect", "state-dir", "audit-log",
 	"listen", "web-config", "metrics-detail", "include", "exclude", NULL,
 };

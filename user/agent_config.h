@@ -21,6 +21,8 @@ struct agent_config {
 	                                        (default) or save-restore */
 	uint32_t interval_s;
 	uint32_t threshold_us;         /* stall threshold handed to the BPF side */
+	uint32_t bpf_slots;            /* kernel counting slots, (disk, syscall)
+	                                  keys at once; read at start only */
 	char uri[256];                 /* "" = libvirt default */
 	char state_dir[256];
 	char audit_log[256];           /* "" = <state_dir>/audit.jsonl; "-" = stdout */

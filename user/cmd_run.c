@@ -71,7 +71,8 @@ static void usage(FILE *out)
 		"Options (each also a config file key without the dashes):\n"
 		"      --config FILE            settings file, e.g. " AIOGUARD_CONFIG_FILE ";\n"
 		"                               flags win over it; SIGHUP reloads it and\n"
-		"                               applies all but connect and web-config\n"
+		"                               applies all but connect, web-config and\n"
+		"                               bpf-slots\n"
 		"  -c, --connect URI            libvirt URI (default: libvirt's default)\n"
 		"      --dry-run                decide and log only (default)\n"
 		"      --enforce                apply decisions, as 'aioguard set-io' does:\n"
@@ -105,6 +106,10 @@ static void usage(FILE *out)
 		"      --switch-back yes|no     threads or io_uring -> native once allocated\n"
 		"                               (default no)\n"
 		"      --switch-back-quiet S    …and no stall for S seconds (default %u)\n"
+		"      --bpf-slots N            kernel counting slots: a busy disk takes one per\n"
+		"                               syscall QEMU uses on it, ~2.5 (default %u, for\n"
+		"                               ~400 busy disks); each costs 344 bytes per CPU\n"
+		"                               of kernel memory (the start says how much)\n"
 		"      --include GLOB           only domains matching (repeatable)\n"
 		"      --exclude GLOB           never these domains (repeatable)\n"
 		"      --state-dir DIR          backups and audit log (default %s)\n"
@@ -125,7 +130,7 @@ static void usage(FILE *out)
 		d.interval_s, d.threshold_us, adapt_target_name(d.adapt.target),
 		d.adapt.stalls_per_window, d.adapt.stalled_ms_per_s, d.adapt.bad_windows,
 		d.adapt.history_windows, d.adapt.cooldown_s, d.adapt.max_changes_per_hour,
-		d.adapt.switch_back_quiet_s, d.state_dir, d.listen);
+		d.adapt.switch_back_quiet_s, d.bpf_slots, d.state_dir, d.listen);
 }
 
 enum { OPT_CONFIG = 1000, OPT_DRY_RUN, OPT_ENFORCE, OPT_EVENTS, OPT_KEY_BASE = 2000 };
@@ -322,7 +327,8 @@ static void first_inventory(struct run *r)
 
 static int start(struct run *r)
 {
-	struct observer_options oo = {.stall_threshold_ns = (uint64_t)r->a.cfg.threshold_us * 1000};
+	struct observer_options oo = {.stall_threshold_ns = (uint64_t)r->a.cfg.threshold_us * 1000,
+				      .slots = r->a.cfg.bpf_slots};
 	char err[512];
 
 	if (load_web_config(r) < 0 || open_outputs(r) < 0)
@@ -342,10 +348,12 @@ static int start(struct run *r)
 	session_read(&r->a.s, &r->a.prev);
 	if (start_metrics(r) < 0)
 		return -1;
-	fprintf(stderr, "aioguard: running (%s, apply %s, target %s), %zu disks watched; attached: %s\n",
+	fprintf(stderr, "aioguard: running (%s, apply %s, target %s), %zu disks watched, %u counting slots "
+		"(%.1f MiB of kernel memory); attached: %s\n",
 		r->a.cfg.enforce ? "enforce" : "dry-run",
 		apply_strategy_name(r->a.cfg.apply),
-		adapt_target_name(r->a.cfg.adapt.target), r->a.ndisks, observer_hooks(r->a.s.obs));
+		adapt_target_name(r->a.cfg.adapt.target), r->a.ndisks, session_slots_total(&r->a.s),
+		observer_slots_kernel_bytes(r->a.s.obs) / 1048576.0, observer_hooks(r->a.s.obs));
 	warn_target(&r->a);
 	return 0;
 }
@@ -437,6 +445,9 @@ static void reload(struct run *r)
 		strcat(restart, " connect");
 	if (strcmp(c.web_config, r->a.cfg.web_config))
 		strcat(restart, " web-config");
+	if (c.bpf_slots != r->a.cfg.bpf_slots)
+		strcat(restart, " bpf-slots");   /* the kernel's maps are sized at load */
+	c.bpf_slots = r->a.cfg.bpf_slots;
 	memcpy(c.uri, r->a.cfg.uri, sizeof(c.uri));
 	memcpy(c.web_config, r->a.cfg.web_config, sizeof(c.web_config));
 	r->a.cfg = c;

@@ -947,6 +947,11 @@ uint32_t observer_slots_total(const struct observer *o)
 	return o->slots;
 }
 
+size_t observer_slots_kernel_bytes(const struct observer *o)
+{
+	return (size_t)o->slots * o->ncpus * sizeof(struct obs_disk_stats);
+}
+
 uint32_t observer_slots_in_use(const struct observer *o)
 {
 	return o->slots_in_use;

@@ -110,6 +110,10 @@ uint64_t observer_untracked(const struct observer *o);
  * observer_read, less those forgotten since). */
 uint32_t observer_slots_total(const struct observer *o);
 uint32_t observer_slots_in_use(const struct observer *o);
+/* The kernel memory their statistics take: per-CPU values, so slots ×
+ * possible CPUs × 344 bytes (the other three slot maps add ~125 bytes a
+ * slot: bpftool, 4096 slots). */
+size_t observer_slots_kernel_bytes(const struct observer *o);
 
 /* "io_submit", "pwritev", …; "?" for anything else. */
 const char *obs_syscall_name(enum obs_syscall sc);

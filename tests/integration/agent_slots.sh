@@ -60,6 +60,24 @@ start_raw() {   # NAME: a domain with one sparse raw disk on native
 	domain_define_start "$1" "$(domain_xml "$1" "$(file_disk "$LOOP_MNT/$1.raw" vda raw native)")"
 }
 
+say "bpf-slots sizes the kernel's maps, and the start line says what they cost"
+"$AIOGUARD" run -c "$URI" --include "$P-*" --bpf-slots 2048 --listen off \
+	--state-dir "$WORKDIR/state0" --audit-log "$WORKDIR/audit0.jsonl" 2>"$WORKDIR/agent0.err" &
+pid0=$!
+at_exit "kill $pid0"
+for i in $(seq 300); do
+	grep -q "^aioguard: running" "$WORKDIR/agent0.err" && break
+	kill -0 "$pid0" 2>/dev/null || { cat "$WORKDIR/agent0.err"; fail "agent did not start"; }
+	sleep 0.1
+done
+line=$(grep -o "2048 counting slots ([0-9.]* MiB of kernel memory)" "$WORKDIR/agent0.err") ||
+	fail "no slot count in the start line: $(head -1 "$WORKDIR/agent0.err")"
+# (tests run one at a time: this agent's is the only disk_stats map)
+maxent=$(bpftool map show name disk_stats 2>/dev/null | grep -o "max_entries [0-9]*" | sort -u | tr '\n' ' ')
+[ "$maxent" = "max_entries 2048 " ] || fail "the kernel's disk_stats map: '$maxent', not 2048 entries"
+echo "  $line; disk_stats: $maxent"
+kill "$pid0"; wait "$pid0" || true
+
 say "a long-lived domain, the agent with $SLOTS slots"
 start_raw "$P-live"
 qemu_io "$P-live" 0 "write -P 1 0 4M" >/dev/null
