@@ -62,6 +62,8 @@ struct adapt_disk {
 	const char *cache;
 	enum image_state image;
 	const char *fs;                /* filesystem of the image ("ext4", …), may be NULL */
+	const char *kernel;            /* release QEMU runs on ("6.1.0-57-amd64"); NULL
+	                                  or "": not known (libvirt on another host) */
 	bool io_uring_known;           /* io_uring support could be checked here… */
 	bool io_uring_usable;          /* …and QEMU, libvirt and the kernel run it */
 	const char *io_uring_why;      /* what was found, in words; may be NULL */

@@ -41,7 +41,7 @@ struct row {
 	.image = IMAGE_SPARSE, .last_change_s = -1, .last_stall_s = -1, .watched_since_s = 0
 /* A growing qcow2 on ext4, on a host that runs io_uring (user/host.c's facts). */
 #define NATIVE_GROWING_IOU NATIVE_SPARSE, .image = IMAGE_GROWING, .fs = "ext4", \
-	.io_uring_known = true, .io_uring_usable = true, \
+	.kernel = "6.18.0-1-amd64", .io_uring_known = true, .io_uring_usable = true, \
 	.io_uring_why = "QEMU 7.2.22 ≥ 5.0, libvirt 9.0.0 ≥ 6.3, kernel.io_uring_disabled = 0"
 #define NO_IOU .io_uring_known = true, .io_uring_usable = false, \
 	.io_uring_why = "kernel.io_uring_disabled = 2: no process may create rings"
@@ -148,6 +148,28 @@ static const struct row rows[] = {
 	{"target auto on an unmeasured filesystem: threads", {NATIVE_GROWING_IOU, .fs = "btrfs"},
 	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_SWITCH, IO_MODE_THREADS,
 	 "target auto: threads, since io_uring was not measured on btrfs", .target = ADAPT_TARGET_AUTO},
+	/* target auto follows what each kernel series measured (AIO-MODES 'Per kernel') */
+	{"target auto on 6.1, growing: threads (io_uring stalled too)", {NATIVE_GROWING_IOU,
+	  .kernel = "6.1.0-57-amd64"}, {&stalling, &stalling, &stalling}, 0, false, ADAPT_SWITCH,
+	 IO_MODE_THREADS, "target auto: threads, since on kernel 6.1 io_uring stalled too: as much "
+	 "as native with 4k writes", .target = ADAPT_TARGET_AUTO},
+	{"target auto on 6.1, sparse: threads", {NATIVE_GROWING_IOU, .kernel = "6.1.150",
+	  .image = IMAGE_SPARSE}, {&stalling, &stalling, &stalling}, 0, false, ADAPT_SWITCH,
+	 IO_MODE_THREADS, "6.1 raw-sparse", .target = ADAPT_TARGET_AUTO},
+	{"target auto on 6.12, growing: threads", {NATIVE_GROWING_IOU, .kernel = "6.12.48+deb13-amd64"},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_SWITCH, IO_MODE_THREADS,
+	 "target auto: threads, since on kernel 6.12 io_uring stalled on growing images",
+	 .target = ADAPT_TARGET_AUTO},
+	{"target auto on 6.12, sparse: io_uring", {NATIVE_GROWING_IOU, .kernel = "6.12.48+deb13-amd64",
+	  .image = IMAGE_SPARSE}, {&stalling, &stalling, &stalling}, 0, false, ADAPT_SWITCH,
+	 IO_MODE_IO_URING, "was measured on kernel 6.12 to remove the stall on sparse images",
+	 .target = ADAPT_TARGET_AUTO},
+	{"target auto on an unmeasured kernel: threads", {NATIVE_GROWING_IOU, .kernel = "7.0.1"},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_SWITCH, IO_MODE_THREADS,
+	 "threads, since io_uring was not measured on kernel 7.0", .target = ADAPT_TARGET_AUTO},
+	{"target auto, kernel not known: threads", {NATIVE_GROWING_IOU, .kernel = ""},
+	 {&stalling, &stalling, &stalling}, 0, false, ADAPT_SWITCH, IO_MODE_THREADS,
+	 "threads, since the kernel QEMU runs on is not known here", .target = ADAPT_TARGET_AUTO},
 	{"target auto, allocated image stalling: advise only", {NATIVE_GROWING_IOU,
 	  .image = IMAGE_ALLOCATED}, {&stalling, &stalling, &stalling}, 0, false, ADAPT_ADVISE_ONLY,
 	 IO_MODE_THREADS, "not block allocation", .target = ADAPT_TARGET_AUTO},

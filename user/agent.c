@@ -671,7 +671,7 @@ static void decide(struct agent *a, struct agent_disk *d, const struct adapt_win
 {
 	struct adapt_disk in;
 
-	disk_adapt_facts(d->disk, &a->iou, &in);
+	disk_adapt_facts(d->disk, &a->iou, a->kernel, &in);
 	in.last_change_s = d->last_change_s;
 	in.last_stall_s = d->last_stall_s;
 	in.watched_since_s = d->watched_since_s;

@@ -145,14 +145,14 @@ void disk_advise(const struct disk *d, const struct io_uring_support *u, const c
 	advise_disk(&f, out);
 }
 
-void disk_adapt_facts(const struct disk *d, const struct io_uring_support *u,
+void disk_adapt_facts(const struct disk *d, const struct io_uring_support *u, const char *kernel,
 		      struct adapt_disk *out)
 {
 	*out = (struct adapt_disk){
 		.io = d->io, .io_next_boot = d->io_next_boot, .cache = d->cache,
 		.image = d->image.state, .target = d->target, .fs = d->image.fs,
 		.io_uring_known = u && u->known, .io_uring_usable = u && u->usable,
-		.io_uring_why = u ? u->why : NULL,
+		.io_uring_why = u ? u->why : NULL, .kernel = kernel,
 		.opted_out = d->opted_out, .opt_out_xml = d->opt_out_xml,
 		.last_change_s = -1, .last_stall_s = -1,
 	};

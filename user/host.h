@@ -54,10 +54,11 @@ bool uri_is_remote(const char *uri);
 void disk_advise(const struct disk *d, const struct io_uring_support *u, const char *kernel,
 		 struct advice *out);
 
-/* The disk's facts for policy/adapt.c, with this host's io_uring facts; the
- * agent adds its history (windows, last change, last stall). The one place
- * a disk becomes facts, beside disk_advise. */
-void disk_adapt_facts(const struct disk *d, const struct io_uring_support *u,
+/* The disk's facts for policy/adapt.c, with this host's io_uring facts and
+ * kernel release (target auto picks by it); the agent adds its history
+ * (windows, last change, last stall). The one place a disk becomes facts,
+ * beside disk_advise. */
+void disk_adapt_facts(const struct disk *d, const struct io_uring_support *u, const char *kernel,
 		      struct adapt_disk *out);
 
 #endif

@@ -907,6 +907,8 @@ int live_swap(virDomainPtr dom, const char *target, enum io_mode io, enum io_mod
 	rc = n;
 out:
 	resume_guest(&l);
+	if (l.failed && l.pause_ms > 0)
+		addf(&l, "; the guest was paused %.1f ms", l.pause_ms);
 	live_free(&l);
 	return rc;
 }
