@@ -37,6 +37,18 @@ drive_writes() {
 	done
 }
 
+# wait_agent_started PID ERRFILE: the agent said it runs (30 s at most)
+wait_agent_started() {
+	local i
+	for i in $(seq 300); do
+		grep -q "^aioguard: running" "$2" && return 0
+		kill -0 "$1" 2>/dev/null || { cat "$2"; fail "agent did not start"; }
+		sleep 0.1
+	done
+	cat "$2"
+	fail "agent not running after 30 s"
+}
+
 # run_agent MODE...: start the agent in the background, logs in $WORKDIR
 run_agent() {
 	"$AIOGUARD" run -c "$URI" --include "$DOM" "${KNOBS[@]}" "$@" --state-dir "$WORKDIR/state" \
@@ -51,13 +63,8 @@ run_agent() {
 # agent could (it needs CAP_SETPCAP, which the systemd unit does not grant).
 # check_dropped_privileges [AGENT_ARGS...]
 check_dropped_privileges() {
-	local i t
-	for i in $(seq 300); do
-		grep -q "^aioguard: running" "$WORKDIR/agent.err" && break
-		kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORKDIR/agent.err"; fail "agent did not start"; }
-		sleep 0.1
-	done
-	grep -q "^aioguard: running" "$WORKDIR/agent.err" || { cat "$WORKDIR/agent.err"; fail "agent not running after 30 s"; }
+	local t
+	wait_agent_started "$AGENT_PID" "$WORKDIR/agent.err"
 	# the metrics server's thread (libmicrohttpd's "MHD-…") is started
 	# before that line; wait for it all the same, with a deadline
 	if [[ " $* ${KNOBS[*]} " != *" --listen off "* ]]; then

@@ -65,11 +65,7 @@ say "bpf-slots sizes the kernel's maps, and the start line says what they cost"
 	--state-dir "$WORKDIR/state0" --audit-log "$WORKDIR/audit0.jsonl" 2>"$WORKDIR/agent0.err" &
 pid0=$!
 at_exit "kill $pid0"
-for i in $(seq 300); do
-	grep -q "^aioguard: running" "$WORKDIR/agent0.err" && break
-	kill -0 "$pid0" 2>/dev/null || { cat "$WORKDIR/agent0.err"; fail "agent did not start"; }
-	sleep 0.1
-done
+wait_agent_started "$pid0" "$WORKDIR/agent0.err"
 line=$(grep -o "2048 counting slots ([0-9.]* MiB of kernel memory)" "$WORKDIR/agent0.err") ||
 	fail "no slot count in the start line: $(head -1 "$WORKDIR/agent0.err")"
 # (tests run one at a time: this agent's is the only disk_stats map)
@@ -86,11 +82,7 @@ AIOGUARD_BPF_SLOTS=$SLOTS "$AIOGUARD" run -c "$URI" --include "$P-*" "${KNOBS[@]
 	>"$WORKDIR/agent.out" 2>"$WORKDIR/agent.err" &
 AGENT_PID=$!
 at_exit "kill $AGENT_PID"
-for i in $(seq 300); do
-	grep -q "^aioguard: running" "$WORKDIR/agent.err" && break
-	kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORKDIR/agent.err"; fail "agent did not start"; }
-	sleep 0.1
-done
+wait_agent_started "$AGENT_PID" "$WORKDIR/agent.err"
 METRICS=$(grep -o 'http://[^ ]*/metrics' "$WORKDIR/agent.err") || fail "no metrics URL"
 [ "$(scrape 'one("aioguard_bpf_slots_max")')" = "$SLOTS.0" ] || fail "aioguard_bpf_slots_max is not $SLOTS"
 qemu_io "$P-live" 0 "write -P 2 4M 4M" >/dev/null

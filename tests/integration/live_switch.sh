@@ -93,24 +93,20 @@ watch_domstate() {
 	DOMSTATE_PID=$!
 	at_exit "touch '$WORKDIR/stop-domstate'"
 }
-domstate_always_running() {
+# domstate_only STATES: stop sampling; every sample was one of STATES (an
+# extended regex), and the domain runs again
+domstate_only() {
 	touch "$WORKDIR/stop-domstate"
 	wait "$DOMSTATE_PID" || true
 	local other
-	other=$(grep -v '^running$' "$WORKDIR/domstate" | grep -v '^$' | sort | uniq -c || true)
-	[ -z "$other" ] || fail "the domain left 'running': $other"
-	echo "  domstate: running in all $(grep -c '^running$' "$WORKDIR/domstate") samples"
-}
-domstate_running_or_paused_to_swap() {
-	touch "$WORKDIR/stop-domstate"
-	wait "$DOMSTATE_PID" || true
-	local other
-	other=$(grep -v '^running$\|^paused$' "$WORKDIR/domstate" | grep -v '^$' | sort | uniq -c || true)
-	[ -z "$other" ] || fail "the domain was neither running nor paused for a swap: $other"
+	other=$(grep -vxE "$1" "$WORKDIR/domstate" | grep -v '^$' | sort | uniq -c || true)
+	[ -z "$other" ] || fail "the domain was not $1: $other"
 	[ "$(grep -v '^$' "$WORKDIR/domstate" | tail -1)" = running ] || fail "the domain did not run again"
 	[ "$(virsh -q -c "$URI" domstate "$DOM")" = running ] || fail "domain not running"
 	echo "  domstate: running in $(grep -c '^running$' "$WORKDIR/domstate") samples, paused in $(grep -c '^paused$' "$WORKDIR/domstate")"
 }
+domstate_always_running() { domstate_only running; }
+domstate_running_or_paused_to_swap() { domstate_only 'running|paused'; }
 
 # syscalls_of TARGET: the syscalls the observer saw QEMU make for that disk
 # over 3 s of writes, as "name:submits" (needs the writer running).
