@@ -551,6 +551,7 @@ static void test_hook(struct live *l)
 static int stale_node(struct live *l, const char *node)
 {
 	l->keep_paused = true;
+	l->left_tmp = true;   /* pending stays: the next start repairs, then resumes */
 	failf(l, "node %s may not know all of its image", node);
 	addf(l, "; the guest stays paused: resuming it could lose data (virsh resume once the disk is checked)");
 	return -1;
