@@ -10,12 +10,17 @@
  *   cache=none  io_uring=usable|unusable|unchecked
  * (defaults: a file disk, cache none, io native, io_uring usable, the rest
  * unset). Output, one JSON object a line: {"recommended": MODE or null,
- * "reason": TEXT}. A bad word: a one-line error, exit 2. */
+ * "reason": TEXT, "run_auto": MODE or null, "run_auto_reason": TEXT}:
+ * run_auto is where `aioguard run --target auto` (policy/adapt.c) switches
+ * such a disk on io=native once it stalls (3 bad windows with time in
+ * block allocation), null when it would not switch. A bad word: a one-line
+ * error, exit 2. */
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapt.h"
 #include "advise.h"
 
 static const struct {
@@ -81,6 +86,31 @@ static bool set_word(struct disk_facts *f, char *word)
 	return true;
 }
 
+/* The adaptive rule with target auto, on these facts and three windows
+ * that stalled in block allocation (the rule's defaults otherwise). */
+static void run_auto(const struct disk_facts *f, json_object *o)
+{
+	static const struct adapt_window stalled = {.submits = 1000, .stalls = 8, .stalled_us = 16000,
+						    .alloc_us = 700, .length_ms = 10000};
+	const struct adapt_window w[3] = {stalled, stalled, stalled};
+	struct adapt_config c;
+	struct adapt_disk d = {
+		.io = f->io, .io_next_boot = f->io, .cache = f->cache, .image = f->image, .fs = f->fs,
+		.kernel = f->kernel, .io_uring_known = f->io_uring_known,
+		.io_uring_usable = f->io_uring_usable, .io_uring_why = f->io_uring_why,
+		.target = "vda", .last_change_s = -1, .last_stall_s = -1, .windows = w, .nwindows = 3,
+	};
+	struct adapt_global g = {.now_s = 100000};
+	struct adapt_decision dec;
+
+	adapt_config_defaults(&c);
+	c.target = ADAPT_TARGET_AUTO;
+	adapt_decide(&c, &d, &g, &dec);
+	const char *to = dec.action == ADAPT_SWITCH ? io_mode_name(dec.to) : NULL;
+	json_object_object_add(o, "run_auto", to ? json_object_new_string(to) : NULL);
+	json_object_object_add(o, "run_auto_reason", json_object_new_string(dec.reason));
+}
+
 int main(void)
 {
 	char line[1024];
@@ -105,6 +135,7 @@ int main(void)
 		const char *mode = io_mode_name(a.recommended);
 		json_object_object_add(o, "recommended", mode ? json_object_new_string(mode) : NULL);
 		json_object_object_add(o, "reason", json_object_new_string(a.reason));
+		run_auto(&f, o);
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 						    JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
