@@ -702,7 +702,8 @@ static void decide(struct agent *a, struct agent_disk *d, const struct adapt_win
 static uint32_t windows_with_open(const struct agent *a, const struct agent_disk *d,
 				  struct adapt_window *out)
 {
-	memcpy(out, d->win, d->nwin * sizeof(*out));
+	if (d->nwin)   /* no history yet: d->win is NULL, and memcpy's source must not be */
+		memcpy(out, d->win, d->nwin * sizeof(*out));
 	out[d->nwin] = d->cur;
 	out[d->nwin].length_ms = a->cfg.interval_s * 1000;
 	return d->nwin + 1;
