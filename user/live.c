@@ -606,10 +606,8 @@ static int hop(struct live *l, const struct layer *ly, const char *from, const c
 		int whole = ly->grows ? knows_whole_file(l, to, from) : 1;
 		if (whole == 1)
 			return 0;
-		if (reopen_onto(l, ly, from) < 0) {
-			addf(l, "; node %s may not know all of its image: the guest must not be resumed", to);
-			return -1;
-		}
+		if (reopen_onto(l, ly, from) < 0)
+			return stale_node(l, to);
 		del_node(l, to);
 		if (whole < 0 || try == 3)
 			return whole < 0 ? -1 : failf(l, "the image of %s grew while the guest was paused, %d times: "
