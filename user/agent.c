@@ -278,6 +278,16 @@ static json_object *evidence_json(const struct agent *a, const struct agent_verd
 	return o;
 }
 
+/* One record out: the --events stream, then the audit log (with line for
+ * syslog); line is freed. */
+static void publish(struct agent *a, json_object *o, char *line)
+{
+	if (a->events)
+		event_emit(a->events, json_object_get(o));
+	audit_log_write(a->audit, o, line);
+	free(line);
+}
+
 static void audit_decision(struct agent *a, const struct agent_verdict *v, int result,
 			   const struct apply_result *res, double apply_latency_s)
 {
@@ -310,10 +320,7 @@ static void audit_decision(struct agent *a, const struct agent_verdict *v, int r
 			       io_mode_name(v->dec.to) ? io_mode_name(v->dec.to) : "-",
 			       a->cfg.enforce ? "enforce" : "dry-run", v->dec.reason,
 			       why ? "; " : "", why ? res->message : "");
-	if (a->events)
-		event_emit(a->events, json_object_get(o));
-	audit_log_write(a->audit, o, line);
-	free(line);
+	publish(a, o, line);
 }
 
 /* ---- verifying a live switch ------------------------------------------- */
@@ -348,11 +355,8 @@ static void audit_live_verify(struct agent *a, const struct agent_disk *d, uint6
 	json_add_u64(o, "old_way_submits", old_way);
 	json_add_u64(o, "new_way_submits", new_way);
 	json_add_str(o, "result", result);
-	if (a->events)
-		event_emit(a->events, json_object_get(o));
-	audit_log_write(a->audit, o, line);
 	log_err("%s", line);
-	free(line);
+	publish(a, o, line);
 }
 
 /* One window opened after the switch, with I/O on the disk, decides. */
@@ -435,11 +439,8 @@ static void audit_reapply(struct agent *a, const char *domain, const char *targe
 	if (latency_s >= 0)
 		json_add_double(o, "latency_ms", latency_s * 1e3);
 	json_add_str(o, "message", message);
-	if (a->events)
-		event_emit(a->events, json_object_get(o));
-	audit_log_write(a->audit, o, line);
 	log_err("%s", line);
-	free(line);
+	publish(a, o, line);
 }
 
 static void submit_reapply(struct agent *a, struct agent_disk *d)
